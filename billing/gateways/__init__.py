@@ -1,0 +1,42 @@
+"""Payment gateways behind one small interface.
+
+A gateway starts a charge for a Payment row the portal wrote first, says where to send
+the customer to complete it, and later tells the charge's state when asked. The portal
+never trusts the browser about a charge: it always asks the gateway.
+"""
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+
+@dataclass(frozen=True)
+class GatewayCharge:
+    reference: str
+    status: str  # "pending", "requires_action", "succeeded" or "failed"
+    failure_code: str = ""
+    failure_message: str = ""
+
+
+class GatewayError(Exception):
+    retryable = False
+
+
+class Gateway(Protocol):
+    name: str
+
+    def charge_start(self, *, payment, description: str, return_url: str) -> GatewayCharge: ...
+
+    def charge_customer_url(self, *, reference: str) -> str: ...
+
+    def charge_retrieve(self, *, reference: str) -> GatewayCharge: ...
+
+
+GATEWAYS = {"simulated": "billing.gateways.simulated.SimulatedGateway"}
+
+
+def get_gateway(name: str | None = None) -> Gateway:
+    name = name or getattr(settings, "PAYMENT_GATEWAY", "simulated")
+    return import_string(GATEWAYS[name])()

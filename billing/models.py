@@ -1,0 +1,145 @@
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+_ORDER_ALPHABET = "23456789ABCDEFGHJKLMNPQRSTUVWXYZ"  # no 0/O, 1/I: read out over the phone
+
+
+def new_order_number() -> str:
+    return "ES-" + "".join(secrets.choice(_ORDER_ALPHABET) for _ in range(8))
+
+
+class Order(models.Model):
+    """What a customer buys; price and currency are frozen when it is created."""
+
+    class Kind(models.TextChoices):
+        NEW_ESIM = "new_esim", _("New eSIM")
+        RENEWAL = "renewal", _("Renewal")
+        TOPUP = "topup", _("Top-up")
+
+    class Status(models.TextChoices):
+        PENDING_PAYMENT = "pending_payment", _("Awaiting payment")
+        PAID = "paid", _("Paid")
+        ACTIVATING = "activating", _("Activating at the carrier")
+        COMPLETED = "completed", _("Completed")
+        FAILED = "failed", _("Failed")
+        REFUNDED = "refunded", _("Refunded")
+
+    number = models.CharField(_("order number"), max_length=16, unique=True,
+                              default=new_order_number, editable=False)
+    customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                 related_name="orders", verbose_name=_("customer"))
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    plan = models.ForeignKey("plans.Plan", on_delete=models.PROTECT, related_name="orders",
+                             verbose_name=_("plan"))
+    esim = models.ForeignKey("esims.ESim", on_delete=models.PROTECT, null=True, blank=True,
+                             related_name="orders", verbose_name=_("eSIM"))
+    nickname = models.CharField(_("device nickname"), max_length=60, blank=True)
+    currency = models.CharField(_("currency"), max_length=3)
+    amount_minor = models.PositiveIntegerField(_("amount (minor units)"))
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices,
+                              default=Status.PENDING_PAYMENT)
+    idempotency_key = models.CharField(max_length=64)
+    failure_reason = models.TextField(_("failure reason"), blank=True)
+    activation_attempts = models.PositiveIntegerField(_("activation attempts"), default=0)
+    activation_attempted_at = models.DateTimeField(_("last activation attempt"), null=True,
+                                                   blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    paid_at = models.DateTimeField(_("paid"), null=True, blank=True)
+    activation_started_at = models.DateTimeField(_("activation started"), null=True,
+                                                 blank=True)
+    completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
+    failed_at = models.DateTimeField(_("failed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "idempotency_key"],
+                                    name="order_idempotency_key_per_customer"),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "-created_at"], name="order_customer_idx"),
+            # The activation sweep looks only at paid orders not yet applied.
+            models.Index(fields=["activation_attempted_at"], name="order_activation_due_idx",
+                         condition=Q(status__in=["paid", "activating"])),
+        ]
+
+    def __str__(self):
+        return self.number
+
+    @property
+    def is_paid(self) -> bool:
+        return self.paid_at is not None
+
+
+class Payment(models.Model):
+    """One attempt to collect an order's money through a gateway."""
+
+    class Status(models.TextChoices):
+        CREATED = "created", _("Started")
+        REQUIRES_ACTION = "requires_action", _("Needs authentication")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    OPEN_STATUSES = (Status.CREATED, Status.REQUIRES_ACTION)
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="payments")
+    gateway = models.CharField(_("gateway"), max_length=20)
+    gateway_reference = models.CharField(_("gateway reference"), max_length=100, blank=True)
+    amount_minor = models.PositiveIntegerField(_("amount (minor units)"))
+    currency = models.CharField(_("currency"), max_length=3)
+    status = models.CharField(_("status"), max_length=20, choices=Status.choices,
+                              default=Status.CREATED)
+    failure_code = models.CharField(_("failure code"), max_length=64, blank=True)
+    failure_message = models.CharField(_("failure message"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["order"], condition=Q(status="succeeded"),
+                                    name="payment_one_success_per_order"),
+            models.UniqueConstraint(fields=["gateway", "gateway_reference"],
+                                    condition=~Q(gateway_reference=""),
+                                    name="payment_gateway_reference_unique"),
+        ]
+
+    def __str__(self):
+        return f"{self.order.number} {self.gateway} {self.status}"
+
+
+class SimulatedCharge(models.Model):
+    """The simulated gateway's own record of a charge (what Stripe would hold for us)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        REQUIRES_ACTION = "requires_action", _("Needs authentication")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        DECLINED = "declined", _("Declined")
+
+    reference = models.CharField(max_length=40, unique=True)
+    amount_minor = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    description = models.CharField(max_length=200)
+    return_url = models.CharField(max_length=500)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    decline_code = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("simulated charge")
+        verbose_name_plural = _("simulated charges")
+
+    def __str__(self):
+        return self.reference

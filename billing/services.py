@@ -1,0 +1,200 @@
+"""Orders and payments: every state move of an Order or a Payment happens here.
+
+Fulfilment (`payment_sync`) is one idempotent function, locked per order: however many
+times a browser return (or, later, a webhook) calls it, an order is paid once and gets
+one eSIM and one bundle.
+"""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from carrier.client import CarrierError
+from esims import services as esim_services
+from plans.models import Plan
+
+from .gateways import get_gateway
+from .models import Order, Payment
+
+log = logging.getLogger(__name__)
+
+# A started payment is reused (not started again) for this long: a double-clicked
+# "Pay" must not open two charges.
+PAYMENT_REUSE_MINUTES = 30
+
+
+class OrderError(Exception):
+    """A customer-facing reason why an order cannot move on."""
+
+
+FAILURE_MESSAGES = {
+    "card_declined": _("Your bank declined the payment. Try another card or method."),
+    "insufficient_funds": _("The card has insufficient funds."),
+    "expired_card": _("The card has expired. Use another card."),
+    "authentication_failed": _("The bank's authentication was not completed."),
+}
+
+
+def failure_message(code: str) -> str:
+    return str(FAILURE_MESSAGES.get(code, _("The payment did not go through.")))
+
+
+def order_create_new_esim(*, customer, plan: Plan, currency: str, amount_minor: int,
+                          nickname: str, idempotency_key: str) -> Order:
+    """Create an order for a new eSIM, or return the one this key already created."""
+    existing = Order.objects.filter(customer=customer, idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            return Order.objects.create(
+                customer=customer, kind=Order.Kind.NEW_ESIM, plan=plan, nickname=nickname,
+                currency=currency, amount_minor=amount_minor, idempotency_key=idempotency_key)
+    except IntegrityError:
+        # The same form submitted twice at the same moment: the other request won.
+        return Order.objects.get(customer=customer, idempotency_key=idempotency_key)
+
+
+def payment_start(*, order: Order, return_url_for) -> Payment:
+    """Open a payment for the order at the gateway, or reuse the one already open."""
+    gateway = get_gateway()
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order.pk)
+        if order.status != Order.Status.PENDING_PAYMENT:
+            raise OrderError(_("This order is already paid."))
+        recent = timezone.now() - timedelta(minutes=PAYMENT_REUSE_MINUTES)
+        open_payment = (order.payments.filter(status__in=Payment.OPEN_STATUSES,
+                                              gateway=gateway.name, created_at__gte=recent)
+                        .exclude(gateway_reference="").first())
+        if open_payment is not None:
+            return open_payment
+        payment = Payment.objects.create(order=order, gateway=gateway.name,
+                                         amount_minor=order.amount_minor,
+                                         currency=order.currency)
+        charge = gateway.charge_start(payment=payment, description=f"{order.number}",
+                                      return_url=return_url_for(payment))
+        payment.gateway_reference = charge.reference
+        payment.save(update_fields=["gateway_reference", "updated_at"])
+        return payment
+
+
+def payment_customer_url(*, payment: Payment) -> str:
+    return get_gateway(payment.gateway).charge_customer_url(reference=payment.gateway_reference)
+
+
+def payment_sync(*, payment_id: int) -> Payment:
+    """Ask the gateway what became of a payment and act on it, exactly once."""
+    payment = Payment.objects.get(pk=payment_id)
+    charge = get_gateway(payment.gateway).charge_retrieve(reference=payment.gateway_reference)
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=payment.order_id)
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
+        if payment.status not in Payment.OPEN_STATUSES:
+            return payment
+        if charge.status == "succeeded":
+            payment.status = Payment.Status.SUCCEEDED
+            payment.save(update_fields=["status", "updated_at"])
+            _order_mark_paid(order=order)
+        elif charge.status == "failed":
+            payment.status = Payment.Status.FAILED
+            payment.failure_code = charge.failure_code or "declined"
+            payment.failure_message = charge.failure_message or failure_message(
+                payment.failure_code)
+            payment.save(update_fields=["status", "failure_code", "failure_message",
+                                        "updated_at"])
+        elif charge.status == "requires_action":
+            payment.status = Payment.Status.REQUIRES_ACTION
+            payment.save(update_fields=["status", "updated_at"])
+    return payment
+
+
+def _order_mark_paid(*, order: Order) -> None:
+    """Called with the order locked, once its money is in."""
+    if order.status != Order.Status.PENDING_PAYMENT:
+        # A second successful payment for one order: support must refund it.
+        log.error("order %s received a second successful payment", order.number)
+        return
+    order.status = Order.Status.PAID
+    order.paid_at = timezone.now()
+    fields = ["status", "paid_at"]
+    if order.kind == Order.Kind.NEW_ESIM:
+        order.esim = esim_services.esim_create_for_order(order=order)
+        fields.append("esim")
+    order.save(update_fields=fields)
+    order_id = order.pk
+    transaction.on_commit(lambda: _enqueue_activation(order_id))
+
+
+def _enqueue_activation(order_id: int) -> None:
+    from .tasks import order_activate
+
+    order_activate.delay(order_id)
+
+
+def order_activate(*, order_id: int) -> Order:
+    """Provision the order's eSIM and apply its bundle at the carrier.
+
+    Safe to run any number of times, side by side: each carrier step is deduplicated by
+    the carrier and its result saved only once. Raises CarrierError when the carrier does
+    not cooperate; the task decides whether to try again.
+    """
+    now = timezone.now()
+    Order.objects.filter(pk=order_id, status=Order.Status.PAID).update(
+        status=Order.Status.ACTIVATING, activation_started_at=now)
+    Order.objects.filter(pk=order_id).update(activation_attempts=F("activation_attempts") + 1,
+                                             activation_attempted_at=now)
+    order = Order.objects.select_related("esim", "bundle").get(pk=order_id)
+    if order.status != Order.Status.ACTIVATING:
+        return order
+    esim = esim_services.esim_provision(esim=order.esim, call_prefix=order.number)
+    bundle = order.bundle
+    bundle.esim = esim
+    esim_services.bundle_apply_at_carrier(bundle=bundle)
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.status == Order.Status.ACTIVATING:
+            order.status = Order.Status.COMPLETED
+            order.completed_at = timezone.now()
+            order.save(update_fields=["status", "completed_at"])
+            esim_services.esim_mark_ready(esim_id=esim.pk)
+    return order
+
+
+def order_activation_overdue(*, order_id: int) -> bool:
+    limit = timedelta(hours=settings.ACTIVATION_GIVE_UP_AFTER_HOURS)
+    return Order.objects.filter(pk=order_id, paid_at__lt=timezone.now() - limit).exists()
+
+
+@transaction.atomic
+def order_activation_fail(*, order_id: int, error: CarrierError) -> Order:
+    """The carrier refused, or kept failing past the limit: flag the order for support."""
+    order = Order.objects.select_for_update().get(pk=order_id)
+    if order.status in (Order.Status.PAID, Order.Status.ACTIVATING):
+        order.status = Order.Status.FAILED
+        order.failed_at = timezone.now()
+        order.failure_reason = str(error)
+        order.save(update_fields=["status", "failed_at", "failure_reason"])
+        log.error("order %s activation failed: %s", order.number, error)
+    return order
+
+
+def order_activation_claim_stalled(*, older_than: timedelta, limit: int = 500) -> list[int]:
+    """Paid orders whose activation has not been tried for a while (a lost task, a dead
+    worker): claim each with a conditional update so that two sweeps never both take it."""
+    now = timezone.now()
+    cutoff = now - older_than
+    stalled = (Order.objects.filter(status__in=[Order.Status.PAID, Order.Status.ACTIVATING])
+               .filter(Q(activation_attempted_at__lt=cutoff)
+                       | Q(activation_attempted_at__isnull=True, paid_at__lt=cutoff))
+               .values_list("pk", "activation_attempted_at")[:limit])
+    claimed = []
+    for pk, attempted in stalled:
+        if Order.objects.filter(pk=pk, activation_attempted_at=attempted).update(
+                activation_attempted_at=now):
+            claimed.append(pk)
+    return claimed

@@ -1,0 +1,42 @@
+"""Thin Celery tasks: they take ids, call a service and own the retry policy."""
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+
+from carrier.client import CarrierError
+
+from . import services
+
+log = logging.getLogger(__name__)
+
+# Back off 10 s, 20 s, 40 s ... up to 5 minutes between attempts while the carrier is
+# down or slow; the sweep below picks up anything whose task was lost.
+RETRY_CAP_SECONDS = 300
+STALLED_AFTER = timedelta(minutes=10)
+
+
+def retry_countdown(retries: int) -> int:
+    return min(RETRY_CAP_SECONDS, 10 * 2 ** min(retries, 10))
+
+
+@shared_task(bind=True, max_retries=None, acks_late=True)
+def order_activate(self, order_id: int) -> None:
+    try:
+        services.order_activate(order_id=order_id)
+    except CarrierError as exc:
+        if exc.retryable and not services.order_activation_overdue(order_id=order_id):
+            log.info("order %s: carrier not ready (%s), retrying", order_id, exc)
+            if self.request.is_eager:
+                return  # run in-process (tests): an eager retry would not wait; the sweep will
+            raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+        services.order_activation_fail(order_id=order_id, error=exc)
+
+
+@shared_task
+def order_activation_sweep() -> int:
+    claimed = services.order_activation_claim_stalled(older_than=STALLED_AFTER)
+    for order_id in claimed:
+        order_activate.delay(order_id)
+    return len(claimed)

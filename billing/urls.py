@@ -1,0 +1,17 @@
+from django.urls import path
+
+from . import views
+
+app_name = "billing"
+urlpatterns = [
+    path("", views.order_list, name="orders"),
+    path("new/<slug:plan_code>/", views.buy, name="buy"),
+    path("gateway/simulated/<str:reference>/", views.simulated_gateway,
+         name="simulated_gateway"),
+    path("gateway/simulated/<str:reference>/authenticate/", views.simulated_authenticate,
+         name="simulated_authenticate"),
+    path("<str:number>/", views.order_detail, name="order"),
+    path("<str:number>/progress/", views.order_progress, name="order_progress"),
+    path("<str:number>/pay/", views.pay, name="pay"),
+    path("<str:number>/return/<int:payment_id>/", views.payment_return, name="payment_return"),
+]

@@ -1,0 +1,122 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from plans.selectors import plan_get_for_sale
+from plans.views import chosen_currency
+
+from . import selectors, services
+from .forms import NewEsimOrderForm, SimulatedAuthenticationForm, SimulatedOutcomeForm
+from .gateways.simulated import simulated_charge_decide
+from .models import Order, Payment, SimulatedCharge
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def buy(request, plan_code):
+    currency = chosen_currency(request)
+    plan = plan_get_for_sale(code=plan_code, currency=currency)
+    form = NewEsimOrderForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        order = services.order_create_new_esim(
+            customer=request.user, plan=plan, currency=currency,
+            amount_minor=plan.price_minor, nickname=form.cleaned_data["nickname"],
+            idempotency_key=str(form.cleaned_data["idempotency_key"]))
+        return redirect("billing:pay", number=order.number)
+    return render(request, "billing/buy.html", {"plan": plan, "currency": currency,
+                                                "form": form})
+
+
+@login_required
+def order_list(request):
+    orders = selectors.order_list_for_customer(customer=request.user)
+    return render(request, "billing/order_list.html", {"orders": orders})
+
+
+@login_required
+def order_detail(request, number):
+    order = selectors.order_get_for_customer(customer=request.user, number=number)
+    return render(request, "billing/order_detail.html", _order_context(order))
+
+
+@login_required
+def order_progress(request, number):
+    """The live part of the order page, polled by the browser until it settles."""
+    order = selectors.order_get_for_customer(customer=request.user, number=number)
+    return render(request, "billing/_order_progress.html", _order_context(order))
+
+
+def _order_context(order):
+    return {"order": order, "steps": selectors.order_steps(order),
+            "settled": selectors.order_is_settled(order),
+            "slow": selectors.order_is_slow(order)}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def pay(request, number):
+    order = selectors.order_get_for_customer(customer=request.user, number=number)
+    if order.status != Order.Status.PENDING_PAYMENT:
+        return redirect("billing:order", number=order.number)
+    if request.method == "POST":
+        try:
+            payment = services.payment_start(order=order, return_url_for=lambda p: reverse(
+                "billing:payment_return", args=[order.number, p.pk]))
+        except services.OrderError as exc:
+            messages.info(request, str(exc))
+            return redirect("billing:order", number=order.number)
+        return HttpResponseRedirect(services.payment_customer_url(payment=payment))
+    return render(request, "billing/pay.html", {
+        "order": order, "failed_payment": selectors.order_last_failed_payment(order=order)})
+
+
+@login_required
+def payment_return(request, number, payment_id):
+    """Where the gateway sends the customer back. We ask the gateway, never the URL."""
+    order = selectors.order_get_for_customer(customer=request.user, number=number)
+    payment = selectors.payment_get_for_order(order=order, pk=payment_id)
+    payment = services.payment_sync(payment_id=payment.pk)
+    if payment.status == Payment.Status.FAILED:
+        messages.error(request, payment.failure_message)
+        return redirect("billing:pay", number=order.number)
+    if payment.status in Payment.OPEN_STATUSES:
+        return HttpResponseRedirect(services.payment_customer_url(payment=payment))
+    return redirect("billing:order", number=order.number)
+
+
+# --- The simulated gateway's own pages (what Stripe's hosted pages would be) ---
+
+@require_http_methods(["GET", "POST"])
+def simulated_gateway(request, reference):
+    charge = get_object_or_404(SimulatedCharge, reference=reference)
+    if charge.status == SimulatedCharge.Status.REQUIRES_ACTION:
+        return redirect("billing:simulated_authenticate", reference=reference)
+    if charge.status != SimulatedCharge.Status.PENDING:
+        return HttpResponseRedirect(charge.return_url)
+    form = SimulatedOutcomeForm(request.POST or None, initial={"outcome": "success"})
+    if request.method == "POST" and form.is_valid():
+        charge = simulated_charge_decide(reference=reference,
+                                         outcome=form.cleaned_data["outcome"])
+        if charge.status == SimulatedCharge.Status.REQUIRES_ACTION:
+            return redirect("billing:simulated_authenticate", reference=reference)
+        return HttpResponseRedirect(charge.return_url)
+    return render(request, "billing/simulated_gateway.html", {"charge": charge, "form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def simulated_authenticate(request, reference):
+    charge = get_object_or_404(SimulatedCharge, reference=reference)
+    if charge.status != SimulatedCharge.Status.REQUIRES_ACTION:
+        return HttpResponseRedirect(charge.return_url)
+    form = SimulatedAuthenticationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        charge = simulated_charge_decide(reference=reference,
+                                         outcome=form.cleaned_data["outcome"])
+        return HttpResponseRedirect(charge.return_url)
+    return render(request, "billing/simulated_authenticate.html",
+                  {"charge": charge, "form": form})
+
+

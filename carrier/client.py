@@ -1,0 +1,192 @@
+"""The portal's only door to the carrier, over HTTP.
+
+Profiles are provisioned with GSMA SGP.22 ES2+ (operator to SM-DP+); bundles go through
+a reseller-style API. Every error says whether trying again can help: `retryable` errors
+(timeouts, connection failures, "busy", 5xx) leave state unchanged at the carrier and are
+safe to repeat, because every call carries an identifier the carrier deduplicates on.
+"""
+
+import hashlib
+import hmac
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import requests
+from django.conf import settings
+from django.utils.dateparse import parse_datetime
+
+log = logging.getLogger(__name__)
+
+ES2_PREFIX = "/gsma/rsp2/es2plus/"
+ES2_PROTOCOL = "gsma/rsp/v2.5.0"
+_BUSY = ("1.2", "4.4")  # the SM-DP+ says: busy, try later
+
+
+class CarrierError(Exception):
+    retryable = False
+
+    def __init__(self, message: str, *, code: str = ""):
+        super().__init__(message)
+        self.code = code
+
+
+class CarrierUnavailable(CarrierError):
+    """The carrier did not answer, or answered that it is busy: try again later."""
+
+    retryable = True
+
+
+class CarrierRejected(CarrierError):
+    """The carrier refused the request: repeating it will not help."""
+
+
+@dataclass(frozen=True)
+class ProfileOrder:
+    iccid: str
+    matching_id: str
+    smdp_address: str
+    eid: str = ""
+
+
+@dataclass(frozen=True)
+class CarrierBundle:
+    reference: str
+    state: str
+    unlimited: bool
+    initial_bytes: int | None
+    remaining_bytes: int | None
+    used_bytes: int
+    start: datetime | None
+    end: datetime | None
+
+    @classmethod
+    def from_json(cls, data: dict) -> "CarrierBundle":
+        return cls(
+            reference=data["reference"],
+            state=data["state"],
+            unlimited=bool(data.get("unlimited")),
+            initial_bytes=data.get("initial_quantity_bytes"),
+            remaining_bytes=data.get("remaining_quantity_bytes"),
+            used_bytes=int(data.get("used_bytes") or 0),
+            start=parse_datetime(data["start"]) if data.get("start") else None,
+            end=parse_datetime(data["end"]) if data.get("end") else None,
+        )
+
+
+_local = threading.local()
+
+
+def _session() -> requests.Session:
+    # One pooled session per thread: requests.Session is not documented as thread-safe.
+    session = getattr(_local, "session", None)
+    if session is None:
+        session = _local.session = requests.Session()
+    return session
+
+
+def normalize_iccid(value: str) -> str:
+    """ICCIDs travel padded to 20 characters with a trailing F; we store the digits."""
+    value = (value or "").strip().upper()
+    return value[:-1] if value.endswith("F") else value
+
+
+def _post(path: str, body: dict, headers: dict) -> requests.Response:
+    url = settings.CARRIER_URL + path
+    try:
+        return _session().post(url, json=body, headers=headers,
+                               timeout=settings.CARRIER_TIMEOUT_SECONDS)
+    except requests.Timeout as exc:
+        raise CarrierUnavailable(f"carrier timed out on {path}", code="timeout") from exc
+    except requests.RequestException as exc:
+        raise CarrierUnavailable(f"carrier unreachable on {path}: {exc}",
+                                 code="connection") from exc
+
+
+def _es2(function: str, call_id: str, **fields) -> dict:
+    body = {"header": {"functionRequesterIdentifier": settings.CARRIER_REQUESTER_ID,
+                       "functionCallIdentifier": call_id}}
+    body.update({k: v for k, v in fields.items() if v is not None})
+    response = _post(ES2_PREFIX + function, body, {
+        "X-Admin-Protocol": ES2_PROTOCOL, "X-API-Key": settings.CARRIER_API_KEY})
+    if response.status_code >= 500:
+        raise CarrierUnavailable(f"{function}: HTTP {response.status_code}", code="http")
+    try:
+        data = response.json()
+        status = data["header"]["functionExecutionStatus"]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise CarrierUnavailable(f"{function}: unreadable answer", code="protocol") from exc
+    if status.get("status") == "Executed-Success":
+        return data
+    code_data = status.get("statusCodeData") or {}
+    subject, reason = code_data.get("subjectCode", ""), code_data.get("reasonCode", "")
+    message = f"{function} failed {subject}/{reason}: {code_data.get('message', '')}"
+    if (subject, reason) == _BUSY:
+        raise CarrierUnavailable(message, code=f"{subject}/{reason}")
+    raise CarrierRejected(message, code=f"{subject}/{reason}")
+
+
+def es2_download_order(*, call_id: str) -> str:
+    """Reserve a profile; returns its ICCID."""
+    data = _es2("downloadOrder", call_id)
+    return normalize_iccid(data["iccid"])
+
+
+def es2_confirm_order(*, iccid: str, call_id: str) -> ProfileOrder:
+    """Confirm and release the profile so a device can download it."""
+    data = _es2("confirmOrder", call_id, iccid=iccid, releaseFlag=True)
+    return ProfileOrder(iccid=iccid, matching_id=data["matchingId"],
+                        smdp_address=data["smdpAddress"], eid=data.get("eid") or "")
+
+
+def _api(method: str, path: str, body: dict | None = None) -> dict:
+    url = settings.CARRIER_URL + path
+    try:
+        response = _session().request(method, url, json=body,
+                                      headers={"X-API-Key": settings.CARRIER_API_KEY},
+                                      timeout=settings.CARRIER_TIMEOUT_SECONDS)
+    except requests.Timeout as exc:
+        raise CarrierUnavailable(f"carrier timed out on {path}", code="timeout") from exc
+    except requests.RequestException as exc:
+        raise CarrierUnavailable(f"carrier unreachable on {path}: {exc}",
+                                 code="connection") from exc
+    if response.status_code >= 500 or response.status_code == 429:
+        raise CarrierUnavailable(f"{path}: HTTP {response.status_code}", code="http")
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise CarrierUnavailable(f"{path}: unreadable answer", code="protocol") from exc
+    if response.status_code >= 400:
+        error = data.get("error") or {}
+        raise CarrierRejected(f"{path}: {error.get('message', response.status_code)}",
+                              code=error.get("code", str(response.status_code)))
+    return data
+
+
+def bundle_apply(*, iccid: str, reference: str, bundle_code: str, kind: str,
+                 validity_days: int, initial_bytes: int | None) -> CarrierBundle:
+    """Apply a bundle; the same reference twice is a no-op at the carrier."""
+    data = _api("POST", f"/api/v1/esims/{iccid}/bundles", {
+        "reference": reference, "bundle_code": bundle_code, "kind": kind,
+        "validity_days": validity_days, "initial_quantity_bytes": initial_bytes})
+    return CarrierBundle.from_json(data)
+
+
+def bundle_list(*, iccid: str) -> list[CarrierBundle]:
+    data = _api("GET", f"/api/v1/esims/{iccid}/bundles")
+    return [CarrierBundle.from_json(item) for item in data.get("bundles", [])]
+
+
+def signature_is_valid(body: bytes, header: str) -> bool:
+    """Callbacks carry `X-Signature: sha256=<hex HMAC-SHA256 of the raw body>`."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(settings.CARRIER_CALLBACK_SECRET.encode(), body,
+                        hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+
+
+def new_call_id() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,137 @@
+import urllib.parse
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class ESim(models.Model):
+    """One eSIM profile on one of the customer's devices."""
+
+    class State(models.TextChoices):
+        PROVISIONING = "provisioning", _("Being prepared")
+        READY = "ready", _("Ready to install")
+        INSTALLED = "installed", _("Installed")
+        SUSPENDED = "suspended", _("Suspended")
+        EXPIRED = "expired", _("Expired")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                              related_name="esims", verbose_name=_("owner"))
+    nickname = models.CharField(_("device nickname"), max_length=60)
+    state = models.CharField(_("state"), max_length=20, choices=State.choices,
+                             default=State.PROVISIONING)
+    iccid = models.CharField(_("ICCID"), max_length=20, null=True, blank=True, unique=True)
+    eid = models.CharField(_("EID"), max_length=32, blank=True)
+    smdp_address = models.CharField(_("SM-DP+ address"), max_length=255, blank=True)
+    matching_id = models.CharField(_("matching ID"), max_length=64, blank=True)
+    auto_renew = models.BooleanField(_("auto-renewal"), default=False)
+    renewal_plan = models.ForeignKey("plans.Plan", on_delete=models.PROTECT, null=True,
+                                     blank=True, related_name="+",
+                                     verbose_name=_("plan to renew with"))
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    ready_at = models.DateTimeField(_("ready to install at"), null=True, blank=True)
+    installed_at = models.DateTimeField(_("installed at"), null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("eSIM")
+        verbose_name_plural = _("eSIMs")
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["owner", "created_at"], name="esim_owner_idx")]
+
+    def __str__(self):
+        return f"{self.nickname} ({self.iccid or _('no ICCID yet')})"
+
+    @property
+    def activation_code(self) -> str:
+        """What the device needs: `1$<SM-DP+ host>$<matching ID>` (SGP.22 activation code)."""
+        if not (self.smdp_address and self.matching_id):
+            return ""
+        return f"1${self.smdp_address}${self.matching_id}"
+
+    @property
+    def lpa_uri(self) -> str:
+        return f"LPA:{self.activation_code}" if self.activation_code else ""
+
+    @property
+    def ios_install_url(self) -> str:
+        return ("https://esimsetup.apple.com/esim_qrcode_provisioning?carddata="
+                + urllib.parse.quote(self.lpa_uri, safe=""))
+
+    @property
+    def android_install_url(self) -> str:
+        return ("https://esimsetup.android.com/esim_qrcode_provisioning?carddata="
+                + urllib.parse.quote(self.lpa_uri, safe=""))
+
+    @property
+    def can_install(self) -> bool:
+        return bool(self.activation_code) and self.state in (self.State.READY,
+                                                             self.State.INSTALLED)
+
+
+class Bundle(models.Model):
+    """One paid period of service on an eSIM, with a snapshot of the plan bought."""
+
+    class State(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        ACTIVE = "active", _("Active")
+        DEPLETED = "depleted", _("Data used up")
+        EXPIRED = "expired", _("Expired")
+        REVOKED = "revoked", _("Revoked")
+
+    esim = models.ForeignKey(ESim, on_delete=models.PROTECT, related_name="bundles")
+    order = models.OneToOneField("billing.Order", on_delete=models.PROTECT,
+                                 related_name="bundle")
+    plan = models.ForeignKey("plans.Plan", on_delete=models.PROTECT, related_name="+")
+    plan_code = models.CharField(_("plan code"), max_length=64)
+    plan_name = models.CharField(_("plan name"), max_length=120)
+    validity_days = models.PositiveIntegerField(_("validity (days)"))
+    data_allowance_bytes = models.BigIntegerField(_("data allowance (bytes)"), null=True,
+                                                  blank=True,
+                                                  help_text=_("Empty means unlimited."))
+    data_used_bytes = models.BigIntegerField(_("data used (bytes)"), default=0)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices,
+                             default=State.QUEUED)
+    carrier_reference = models.CharField(_("carrier reference"), max_length=64, unique=True)
+    applied_at = models.DateTimeField(_("applied at the carrier"), null=True, blank=True)
+    starts_at = models.DateTimeField(_("starts"), null=True, blank=True)
+    ends_at = models.DateTimeField(_("ends"), null=True, blank=True)
+    usage_reported_at = models.DateTimeField(_("usage reported at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("bundle")
+        verbose_name_plural = _("bundles")
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["esim"], condition=Q(state="active"),
+                                    name="bundle_one_active_per_esim"),
+            models.CheckConstraint(condition=Q(data_used_bytes__gte=0),
+                                   name="bundle_data_used_non_negative"),
+        ]
+        indexes = [
+            models.Index(fields=["esim", "state"], name="bundle_esim_state_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.plan_name} [{self.get_state_display()}]"
+
+    @property
+    def is_unlimited(self) -> bool:
+        return self.data_allowance_bytes is None
+
+    @property
+    def data_remaining_bytes(self) -> int | None:
+        if self.data_allowance_bytes is None:
+            return None
+        return max(0, self.data_allowance_bytes - self.data_used_bytes)
+
+    @property
+    def days_left(self) -> int | None:
+        if self.ends_at is None:
+            return None
+        seconds = (self.ends_at - timezone.now()).total_seconds()
+        return max(0, int(-(-seconds // 86400)))  # a part-day counts as a day

@@ -1,0 +1,167 @@
+"""Every change to an eSIM or a bundle goes through here.
+
+Carrier calls are made outside database transactions and carry identifiers the carrier
+deduplicates on, so a step repeated after a crash or a timeout does nothing twice; each
+step's result is saved with a conditional update so that two runs never both write it.
+"""
+
+import logging
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from carrier import client as carrier
+
+from .models import Bundle, ESim
+
+log = logging.getLogger(__name__)
+
+_BUNDLE_RANK = {Bundle.State.QUEUED: 0, Bundle.State.ACTIVE: 1, Bundle.State.DEPLETED: 2,
+                Bundle.State.EXPIRED: 2, Bundle.State.REVOKED: 2}
+_CARRIER_STATES = {"processing": Bundle.State.QUEUED, "queued": Bundle.State.QUEUED,
+                   "active": Bundle.State.ACTIVE, "depleted": Bundle.State.DEPLETED,
+                   "expired": Bundle.State.EXPIRED, "revoked": Bundle.State.REVOKED}
+
+
+class ESimError(Exception):
+    """A move the eSIM's state does not allow."""
+
+
+def esim_create_for_order(*, order) -> ESim:
+    """A new eSIM for a paid new-eSIM order, with its first bundle waiting to be applied."""
+    esim = ESim.objects.create(owner=order.customer, nickname=order.nickname)
+    bundle_create_for_order(order=order, esim=esim)
+    return esim
+
+
+def bundle_create_for_order(*, order, esim: ESim) -> Bundle:
+    plan = order.plan
+    return Bundle.objects.create(
+        esim=esim, order=order, plan=plan, plan_code=plan.code, plan_name=plan.name,
+        validity_days=plan.validity_days, data_allowance_bytes=plan.data_bytes,
+        carrier_reference=order.number)
+
+
+def esim_provision(*, esim: ESim, call_prefix: str) -> ESim:
+    """Reserve and release a profile for the eSIM at the SM-DP+ (ES2+), step by step."""
+    if not esim.iccid:
+        iccid = carrier.es2_download_order(call_id=f"{call_prefix}:downloadOrder")
+        ESim.objects.filter(pk=esim.pk, iccid__isnull=True).update(iccid=iccid)
+        esim.refresh_from_db()
+    if not esim.matching_id:
+        profile = carrier.es2_confirm_order(iccid=esim.iccid,
+                                            call_id=f"{call_prefix}:confirmOrder")
+        ESim.objects.filter(pk=esim.pk, matching_id="").update(
+            matching_id=profile.matching_id, smdp_address=profile.smdp_address)
+        esim.refresh_from_db()
+    return esim
+
+
+def bundle_apply_at_carrier(*, bundle: Bundle) -> Bundle:
+    carrier_bundle = carrier.bundle_apply(
+        iccid=bundle.esim.iccid, reference=bundle.carrier_reference,
+        bundle_code=bundle.plan_code, kind="full", validity_days=bundle.validity_days,
+        initial_bytes=bundle.data_allowance_bytes)
+    Bundle.objects.filter(pk=bundle.pk, applied_at__isnull=True).update(
+        applied_at=timezone.now())
+    return bundle_update_from_carrier(reference=bundle.carrier_reference,
+                                      carrier_bundle=carrier_bundle,
+                                      reported_at=timezone.now())
+
+
+@transaction.atomic
+def esim_mark_ready(*, esim_id: int) -> ESim:
+    esim = ESim.objects.select_for_update().get(pk=esim_id)
+    if esim.state == ESim.State.PROVISIONING:
+        esim.state = ESim.State.READY
+        esim.ready_at = timezone.now()
+        esim.save(update_fields=["state", "ready_at", "updated_at"])
+    return esim
+
+
+@transaction.atomic
+def esim_record_download_progress(*, iccid: str, point: int, eid: str,
+                                  at: datetime) -> ESim | None:
+    """The SM-DP+ reports a device's download: 3 downloaded, 4 installed, 1 failed.
+
+    Repeated or late reports change nothing: the state only moves forward.
+    """
+    esim = ESim.objects.select_for_update().filter(iccid=carrier.normalize_iccid(iccid)).first()
+    if esim is None:
+        return None
+    fields = []
+    if eid and not esim.eid:
+        esim.eid = eid
+        fields.append("eid")
+    if point == 4 and esim.state in (ESim.State.PROVISIONING, ESim.State.READY):
+        esim.state = ESim.State.INSTALLED
+        esim.installed_at = at
+        fields += ["state", "installed_at"]
+    elif point == 1:
+        log.warning("profile download failed on the device for eSIM %s", esim.pk)
+    if fields:
+        esim.save(update_fields=[*fields, "updated_at"])
+    return esim
+
+
+@transaction.atomic
+def bundle_update_from_carrier(*, reference: str, carrier_bundle: carrier.CarrierBundle,
+                               reported_at: datetime) -> Bundle | None:
+    """Take in what the carrier says of a bundle. Usage reports lag and may arrive out of
+    order: an older report never overwrites a newer one, and states only move forward."""
+    bundle = (Bundle.objects.select_for_update().select_related("esim")
+              .filter(carrier_reference=reference).first())
+    if bundle is None:
+        return None
+    if bundle.usage_reported_at and reported_at < bundle.usage_reported_at:
+        return bundle
+    new_state = _CARRIER_STATES.get(carrier_bundle.state, bundle.state)
+    if _BUNDLE_RANK[new_state] < _BUNDLE_RANK[bundle.state]:
+        new_state = bundle.state
+    if new_state == Bundle.State.ACTIVE and bundle.state != Bundle.State.ACTIVE:
+        # The carrier starts a bundle only once the one before has ended, even when the
+        # report of that end was lost or is still on its way.
+        (Bundle.objects.filter(esim=bundle.esim_id, state=Bundle.State.ACTIVE)
+         .exclude(pk=bundle.pk).update(state=Bundle.State.EXPIRED))
+    bundle.state = new_state
+    if carrier_bundle.initial_bytes is not None:
+        bundle.data_allowance_bytes = carrier_bundle.initial_bytes
+        bundle.data_used_bytes = max(0, carrier_bundle.initial_bytes
+                                     - (carrier_bundle.remaining_bytes or 0))
+    else:
+        bundle.data_used_bytes = carrier_bundle.used_bytes
+    bundle.starts_at = carrier_bundle.start or bundle.starts_at
+    bundle.ends_at = carrier_bundle.end or bundle.ends_at
+    bundle.usage_reported_at = reported_at
+    bundle.save(update_fields=["state", "data_allowance_bytes", "data_used_bytes",
+                               "starts_at", "ends_at", "usage_reported_at"])
+    _esim_expire_if_nothing_left(bundle.esim)
+    return bundle
+
+
+def _esim_expire_if_nothing_left(esim: ESim) -> None:
+    if esim.state not in (ESim.State.INSTALLED, ESim.State.READY):
+        return
+    live = esim.bundles.filter(Q(state=Bundle.State.ACTIVE) | Q(state=Bundle.State.QUEUED))
+    if not live.exists():
+        esim.state = ESim.State.EXPIRED
+        esim.save(update_fields=["state", "updated_at"])
+
+
+def esim_sync_from_carrier(*, esim_id: int) -> None:
+    """Pull the carrier's view of every bundle on the eSIM (after install, or on demand)."""
+    esim = ESim.objects.get(pk=esim_id)
+    if not esim.iccid:
+        return
+    now = timezone.now()
+    for carrier_bundle in carrier.bundle_list(iccid=esim.iccid):
+        bundle_update_from_carrier(reference=carrier_bundle.reference,
+                                   carrier_bundle=carrier_bundle, reported_at=now)
+
+
+def esim_rename(*, esim: ESim, nickname: str) -> ESim:
+    esim.nickname = nickname
+    esim.save(update_fields=["nickname", "updated_at"])
+    return esim

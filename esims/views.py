@@ -1,0 +1,40 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from . import selectors, services
+from .forms import RenameForm
+from .qr import qr_svg
+
+
+@login_required
+def dashboard(request):
+    esims = list(selectors.esim_list_for_dashboard(owner=request.user))
+    cards = [{"esim": esim, "bundle": selectors.esim_current_bundle(esim),
+              "queued": [b for b in esim.live_bundles if b.state == "queued"]}
+             for esim in esims]
+    return render(request, "esims/dashboard.html", {"cards": cards})
+
+
+@login_required
+def install(request, pk):
+    esim = selectors.esim_get_for_owner(owner=request.user, pk=pk)
+    qr = mark_safe(qr_svg(esim.lpa_uri)) if esim.can_install else ""  # noqa: S308 (our SVG)
+    return render(request, "esims/install.html", {
+        "esim": esim, "qr": qr, "bundle": selectors.esim_current_bundle(esim)})
+
+
+@login_required
+@require_POST
+def rename(request, pk):
+    esim = selectors.esim_get_for_owner(owner=request.user, pk=pk)
+    form = RenameForm(request.POST)
+    if form.is_valid():
+        services.esim_rename(esim=esim, nickname=form.cleaned_data["nickname"])
+        messages.success(request, _("Renamed to “%(name)s”.") % {"name": esim.nickname})
+    else:
+        messages.error(request, form.errors["nickname"][0])
+    return redirect("esims:dashboard")

@@ -1,0 +1,84 @@
+"""Reads of the catalogue. Each runs a fixed number of queries whatever its size."""
+
+from dataclasses import dataclass
+
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import Http404
+from django_countries import countries
+
+from .models import CoverageScope, Plan, PlanPrice
+
+# Data filter buckets: (key, lowest MB inclusive, highest MB inclusive or None).
+DATA_BUCKETS = {
+    "small": (0, 3 * 1024),
+    "medium": (3 * 1024 + 1, 10 * 1024),
+    "large": (10 * 1024 + 1, None),
+}
+
+
+@dataclass(frozen=True)
+class CatalogueFilter:
+    place: str = ""  # a country name or code, or a region name, as typed
+    validity_kind: str = ""
+    data: str = ""  # a DATA_BUCKETS key or "unlimited"
+
+
+def country_code_for(text: str) -> str | None:
+    """Match what a customer typed to an ISO country code, in any shipped language."""
+    text = text.strip()
+    if not text:
+        return None
+    if len(text) == 2 and text.upper() in countries:
+        return text.upper()
+    code = countries.by_name(text, insensitive=True)
+    if code:
+        return code
+    lowered = text.casefold()
+    for code, name in countries:  # names in the active language
+        if name.casefold() == lowered:
+            return code
+    return None
+
+
+def plans_with_price(*, currency: str) -> QuerySet[Plan]:
+    price = PlanPrice.objects.filter(plan=OuterRef("pk"), currency=currency)
+    return (Plan.objects.filter(is_active=True)
+            .annotate(price_minor=Subquery(price.values("amount_minor")[:1]))
+            .filter(price_minor__isnull=False))
+
+
+def plan_list(*, currency: str, filters: CatalogueFilter) -> QuerySet[Plan]:
+    plans = plans_with_price(currency=currency).filter(is_topup=False)
+    if filters.place:
+        code = country_code_for(filters.place)
+        if code:
+            # Stored as comma-separated two-letter codes: a substring match is exact.
+            plans = plans.filter(countries__contains=code)
+        else:
+            plans = plans.filter(coverage_name__icontains=filters.place.strip())
+    if filters.validity_kind:
+        plans = plans.filter(validity_kind=filters.validity_kind)
+    if filters.data == "unlimited":
+        plans = plans.filter(data_mb__isnull=True)
+    elif filters.data in DATA_BUCKETS:
+        low, high = DATA_BUCKETS[filters.data]
+        plans = plans.filter(data_mb__gte=low)
+        if high is not None:
+            plans = plans.filter(data_mb__lte=high)
+    return plans.order_by("sort_order", "validity_days", "data_mb", "pk")
+
+
+def plan_get_for_sale(*, code: str, currency: str) -> Plan:
+    """The plan a customer may buy, priced in their currency; 404 otherwise."""
+    plan = plans_with_price(currency=currency).filter(code=code).first()
+    if plan is None:
+        raise Http404("No such plan on sale.")
+    return plan
+
+
+def place_suggestions() -> list[str]:
+    """What the searchable place box offers: region names, then country names."""
+    regions = (Plan.objects.filter(is_active=True, is_topup=False)
+               .exclude(coverage_scope=CoverageScope.COUNTRY)
+               .values_list("coverage_name", flat=True).distinct())
+    return sorted(set(regions)) + [name for _code, name in countries]

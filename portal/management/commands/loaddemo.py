@@ -1,0 +1,55 @@
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from plans.models import Plan, PlanPrice
+from portal import demo_catalogue as demo
+
+DEMO_EMAIL = "demo@example.com"
+DEMO_PASSWORD = "demo-esim-2026"  # noqa: S105 (a published demo login)
+STAFF_EMAIL = "support@example.com"
+STAFF_PASSWORD = "support-esim-2026"  # noqa: S105
+
+
+class Command(BaseCommand):
+    help = "Load a realistic plan catalogue, a demo customer and a support login (idempotent)."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        for sort_order, row in enumerate(demo.PLANS):
+            self._plan(sort_order, *row)
+        self._user(DEMO_EMAIL, DEMO_PASSWORD, staff=False)
+        self._user(STAFF_EMAIL, STAFF_PASSWORD, staff=True)
+        self.stdout.write(f"Loaded {len(demo.PLANS)} plans; demo customer {DEMO_EMAIL} / "
+                          f"{DEMO_PASSWORD}; support {STAFF_EMAIL} / {STAFF_PASSWORD}.")
+
+    def _plan(self, sort_order, code, names, scope, countries, coverage, days, kind, mb,
+              voice, sms, prices):
+        if coverage is None:
+            coverage = demo.REGIONS[countries[0]]
+        fair_use = demo.FAIR_USE if mb is None else ("", "")
+        plan, _created = Plan.objects.update_or_create(code=code, defaults={
+            "name_en": names[0], "name_zh_hans": names[1],
+            "coverage_name_en": coverage[0], "coverage_name_zh_hans": coverage[1],
+            "description_en": f"{names[0]}. Data only unless calls are listed; "
+                              "hotspot allowed; starts when installed.",
+            "description_zh_hans": f"{names[1]}。除注明通话外仅含数据；可开热点；安装后开始计时。",
+            "fair_use_note_en": fair_use[0], "fair_use_note_zh_hans": fair_use[1],
+            "coverage_scope": scope, "countries": countries, "validity_days": days,
+            "validity_kind": kind, "data_mb": mb, "voice_minutes": voice, "sms_count": sms,
+            "is_active": True, "sort_order": sort_order,
+        })
+        for currency, amount in zip(("USD", "EUR", "CNY"), prices, strict=True):
+            PlanPrice.objects.update_or_create(plan=plan, currency=currency,
+                                               defaults={"amount_minor": amount})
+
+    def _user(self, email, password, *, staff):
+        from allauth.account.models import EmailAddress
+
+        user = get_user_model().objects.filter(email=email).first()
+        if user is None:
+            user = get_user_model().objects.create_user(email=email, password=password,
+                                                        is_staff=staff, is_superuser=staff)
+        EmailAddress.objects.update_or_create(user=user, email=email,
+                                              defaults={"verified": True, "primary": True})
+        return user

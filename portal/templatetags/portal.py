@@ -1,0 +1,33 @@
+from django import template
+
+from portal import formatting
+
+register = template.Library()
+
+
+@register.simple_tag
+def money(amount_minor, currency):
+    return formatting.money(amount_minor, currency)
+
+
+@register.filter
+def data_mb(megabytes):
+    return formatting.data_amount(megabytes)
+
+
+@register.filter
+def data_bytes(num_bytes):
+    return formatting.data_bytes(num_bytes)
+
+
+@register.filter
+def validity(days):
+    return formatting.validity(days)
+
+
+@register.filter
+def percent_of(part, whole):
+    """Whole-number percentage for progress bars, clamped to 0..100."""
+    if not whole:
+        return 0
+    return max(0, min(100, round(100 * (part or 0) / whole)))

@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.http import HttpResponse
+from django.urls import include, path
+from django.views.generic import RedirectView
+
+
+def healthz(request):
+    return HttpResponse("ok", content_type="text/plain")
+
+
+urlpatterns = [
+    path("", RedirectView.as_view(pattern_name="plans:catalogue", permanent=False), name="home"),
+    path("healthz", healthz, name="healthz"),
+    path("accounts/", include("allauth.urls")),
+    path("account/", include("accounts.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("plans/", include("plans.urls")),
+    path("esims/", include("esims.urls")),
+    path("orders/", include("billing.urls")),
+    path("", include("carrier.urls")),
+    path("staff/", admin.site.urls),
+]
