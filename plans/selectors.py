@@ -2,8 +2,10 @@
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import Http404
+from django.utils import translation
 from django_countries import countries
 
 from .models import CoverageScope, Plan, PlanPrice
@@ -34,9 +36,11 @@ def country_code_for(text: str) -> str | None:
     if code:
         return code
     lowered = text.casefold()
-    for code, name in countries:  # names in the active language
-        if name.casefold() == lowered:
-            return code
+    for language, _name in settings.LANGUAGES:  # a traveller may type either language
+        with translation.override(language):
+            for code, name in countries:
+                if name.casefold() == lowered:
+                    return code
     return None
 
 

@@ -37,4 +37,7 @@ CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_URL = "memory://"
 CARRIER_TIMEOUT_SECONDS = 2.0
+# Tests that need the carrier start a simulator (tests/conftest.py); the rest must never
+# reach a real one, even if `make run` is up on this machine.
+CARRIER_URL = "http://127.0.0.1:9"
 LOGGING = {"version": 1, "disable_existing_loggers": False}

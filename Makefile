@@ -1,0 +1,54 @@
+# The two commands a newcomer needs: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+CARRIER_PORT ?= 8100
+
+.PHONY: run test install lint check messages clean bench
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Reinstall only when the lock file changes; hashes make the install reproducible.
+$(VENV)/.installed: requirements-dev.lock | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-dev.lock
+	touch $@
+
+install: $(VENV)/.installed
+
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py loaddemo
+	@echo
+	@echo "  eSIM Portal is starting on http://127.0.0.1:$(PORT)/"
+	@echo "  Demo customer: demo@example.com / demo-esim-2026"
+	@echo "  Support (Django admin at http://127.0.0.1:$(PORT)/staff/): support@example.com / support-esim-2026"
+	@echo "  Emails (sign-up confirmation, password reset) are printed below by the web process."
+	@echo "  Carrier simulator: http://127.0.0.1:$(CARRIER_PORT)/sim/health   Stop everything with Ctrl-C."
+	@echo
+	PORT=$(PORT) CARRIER_PORT=$(CARRIER_PORT) $(BIN)/honcho start -f Procfile.dev
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+check: lint
+	DJANGO_SETTINGS_MODULE=portal.settings.production SECRET_KEY=$$(python3 -c 'import secrets;print(secrets.token_urlsafe(60))') \
+		$(BIN)/python manage.py check --deploy --fail-level WARNING
+
+# Extract and compile translations (needs GNU gettext); the compiled files are committed
+# so that a fresh machine needs no gettext to run the portal.
+messages: install
+	$(BIN)/python manage.py makemessages -l zh_Hans --no-obsolete --ignore=.venv --ignore=var
+	$(BIN)/python manage.py compilemessages -l zh_Hans --ignore=.venv
+
+bench: install
+	$(BIN)/python bench/pages.py
+
+clean:
+	rm -rf var .pytest_cache

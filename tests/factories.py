@@ -1,0 +1,91 @@
+from datetime import timedelta
+
+import factory
+from allauth.account.models import EmailAddress
+from django.utils import timezone
+
+from accounts.models import User
+from billing.models import Order
+from esims.models import Bundle, ESim
+from plans.models import Plan, PlanPrice
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"customer{n}@example.com")
+    password = factory.PostGenerationMethodCall("set_password", "correct horse battery")
+
+    @factory.post_generation
+    def verified(obj, create, extracted, **kwargs):
+        obj.save()
+        if create and extracted is not False:
+            EmailAddress.objects.create(user=obj, email=obj.email, verified=True, primary=True)
+
+
+class PlanFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Plan
+        skip_postgeneration_save = True
+
+    code = factory.Sequence(lambda n: f"plan-{n}")
+    name = factory.Sequence(lambda n: f"Plan {n}")
+    coverage_name = "Japan"
+    coverage_scope = "country"
+    countries = ["JP"]
+    validity_days = 7
+    validity_kind = "week"
+    data_mb = 3 * 1024
+
+    @factory.post_generation
+    def prices(obj, create, extracted, **kwargs):
+        if not create:
+            return
+        for currency, amount in (extracted or {"USD": 800, "EUR": 750, "CNY": 5800}).items():
+            PlanPrice.objects.create(plan=obj, currency=currency, amount_minor=amount)
+
+
+class OrderFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Order
+
+    customer = factory.SubFactory(UserFactory)
+    plan = factory.SubFactory(PlanFactory)
+    kind = Order.Kind.NEW_ESIM
+    nickname = "My phone"
+    currency = "USD"
+    amount_minor = 800
+    idempotency_key = factory.Faker("uuid4")
+
+
+class ESimFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ESim
+
+    owner = factory.SubFactory(UserFactory)
+    nickname = factory.Sequence(lambda n: f"Device {n}")
+    state = ESim.State.INSTALLED
+    iccid = factory.Sequence(lambda n: f"89882470000{n:08d}")
+    smdp_address = "smdp.carrier-sim.example"
+    matching_id = factory.Sequence(lambda n: f"MATCH-{n:06d}")
+
+
+class BundleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Bundle
+
+    esim = factory.SubFactory(ESimFactory)
+    order = factory.SubFactory(OrderFactory, customer=factory.SelfAttribute("..esim.owner"),
+                               status=Order.Status.COMPLETED, esim=factory.SelfAttribute("..esim"))
+    plan = factory.SelfAttribute("order.plan")
+    plan_code = factory.SelfAttribute("plan.code")
+    plan_name = factory.SelfAttribute("plan.name")
+    validity_days = 7
+    data_allowance_bytes = 3 * 1024 ** 3
+    data_used_bytes = 1024 ** 3
+    state = Bundle.State.ACTIVE
+    carrier_reference = factory.SelfAttribute("order.number")
+    starts_at = factory.LazyFunction(timezone.now)
+    ends_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
