@@ -16,7 +16,7 @@ class NewEsimOrderForm(forms.Form):
 
 
 class SimulatedOutcomeForm(forms.Form):
-    outcome = forms.ChoiceField(choices=[
+    outcome = forms.ChoiceField(widget=forms.RadioSelect, choices=[
         ("success", _("Pay successfully")),
         ("card_declined", _("Decline: card declined")),
         ("insufficient_funds", _("Decline: insufficient funds")),

@@ -76,7 +76,8 @@ def payment_start(*, order: Order, return_url_for) -> Payment:
         payment = Payment.objects.create(order=order, gateway=gateway.name,
                                          amount_minor=order.amount_minor,
                                          currency=order.currency)
-        charge = gateway.charge_start(payment=payment, description=f"{order.number}",
+        charge = gateway.charge_start(payment=payment,
+                                      description=f"{order.number} · {order.plan.name}",
                                       return_url=return_url_for(payment))
         payment.gateway_reference = charge.reference
         payment.save(update_fields=["gateway_reference", "updated_at"])

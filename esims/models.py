@@ -1,10 +1,18 @@
 import urllib.parse
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+
+
+def days_left(ends_at: datetime | None, now: datetime) -> int | None:
+    """Whole days of service left; a part-day counts as a day."""
+    if ends_at is None:
+        return None
+    return max(0, int(-(-(ends_at - now).total_seconds() // 86400)))
 
 
 class ESim(models.Model):
@@ -43,7 +51,7 @@ class ESim(models.Model):
         indexes = [models.Index(fields=["owner", "created_at"], name="esim_owner_idx")]
 
     def __str__(self):
-        return f"{self.nickname} ({self.iccid or _('no ICCID yet')})"
+        return f"{self.nickname} ({self.iccid or '-'})"
 
     @property
     def activation_code(self) -> str:
@@ -131,7 +139,4 @@ class Bundle(models.Model):
 
     @property
     def days_left(self) -> int | None:
-        if self.ends_at is None:
-            return None
-        seconds = (self.ends_at - timezone.now()).total_seconds()
-        return max(0, int(-(-seconds // 86400)))  # a part-day counts as a day
+        return days_left(self.ends_at, timezone.now())

@@ -6,17 +6,14 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from . import selectors, services
+from .cards import dashboard_cards_html
 from .forms import RenameForm
 from .qr import qr_svg
 
 
 @login_required
 def dashboard(request):
-    esims = list(selectors.esim_list_for_dashboard(owner=request.user))
-    cards = [{"esim": esim, "bundle": selectors.esim_current_bundle(esim),
-              "queued": [b for b in esim.live_bundles if b.state == "queued"]}
-             for esim in esims]
-    return render(request, "esims/dashboard.html", {"cards": cards})
+    return render(request, "esims/dashboard.html", {"cards": dashboard_cards_html(request)})
 
 
 @login_required

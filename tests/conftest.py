@@ -69,3 +69,16 @@ def _fresh_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture
+def carrier_live(live_server, settings):
+    """A simulator that delivers its callbacks to a live portal server."""
+    from carrier_sim.testing import running_simulator
+
+    with running_simulator(install_after_seconds=-1, tick_seconds=0,
+                           callback_url=live_server.url) as sim:
+        settings.CARRIER_URL = sim.url
+        settings.CARRIER_API_KEY = sim.api_key
+        settings.CARRIER_CALLBACK_SECRET = sim.callback_secret
+        yield sim

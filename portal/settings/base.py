@@ -131,6 +131,7 @@ MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "eSIM Portal")
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+FORMAT_MODULE_PATH = ["portal.formats"]
 MODELTRANSLATION_DEFAULT_LANGUAGE = "en"
 MODELTRANSLATION_FALLBACK_LANGUAGES = ("en",)
 USE_I18N = True
@@ -152,6 +153,8 @@ if REDIS_URL != "-":
     # allauth's rate limits live in the cache: shared across web processes only with Redis.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
                           "LOCATION": REDIS_URL}}
+    # Sessions read from Redis, written through to the database: no session query per page.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 _email = env_email("EMAIL_URL", "consolemail://")
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]

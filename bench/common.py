@@ -1,0 +1,76 @@
+"""Shared set-up for the benchmarks: a throwaway database and a Django to talk to it."""
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+
+
+def reachable(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def bench_environment(name: str):
+    """Environment variables for a fresh database (PostgreSQL when it runs, else SQLite)
+    and Redis when it runs; the database is dropped afterwards."""
+    var_dir = tempfile.mkdtemp(prefix=f"bench-{name}-")
+    env = dict(os.environ, DJANGO_SETTINGS_MODULE="bench.settings", PORTAL_VAR_DIR=var_dir,
+               SECRET_KEY=secrets.token_urlsafe(60), ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
+               PYTHONPATH=str(ROOT), LOG_LEVEL="WARNING")
+    dbname = None
+    if reachable("127.0.0.1", 5432):
+        dbname = f"bench_{name}_{os.getpid()}"
+        _psql(f"CREATE DATABASE {dbname}")
+        env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{dbname}"
+    else:
+        env["DATABASE_URL"] = f"sqlite:///{var_dir}/bench.sqlite3"
+    if reachable("127.0.0.1", 6379):
+        env["REDIS_URL"] = "redis://127.0.0.1:6379/14"
+    try:
+        yield env
+    finally:
+        if dbname:
+            from django.db import connections
+
+            connections.close_all()
+            _psql(f"DROP DATABASE IF EXISTS {dbname} WITH (FORCE)")
+
+
+def _psql(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres",
+                         autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def django_setup(env: dict) -> None:
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env,
+                   check=True)
+
+
+def figure(name: str, value) -> None:
+    print(f"{name}: {value}", flush=True)

@@ -1,0 +1,199 @@
+"""Bundle API, shaped like the reseller APIs (eSIM Go, Airalo partner API).
+
+JSON in and out, authenticated with the `X-API-Key` header. Errors are
+`{"error": {"code", "message", "field"}}` with a fitting HTTP status; 503 `busy`
+(injected) and 5xx are the ones worth retrying.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import sqlite3
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from . import ledger, store
+from .identifiers import InvalidIdentifier, iccid_normalize
+from .ledger import BundleError
+from .simulator import get_sim
+
+bp = Blueprint("bundles", __name__, url_prefix="/api/v1")
+
+MAX_TEXT = 128
+MAX_VALIDITY_DAYS = 3650
+MAX_QUANTITY = 10**15
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
+    response = jsonify({"error": {"code": code, "message": message, "field": field}})
+    response.status_code = status
+    return response
+
+
+@bp.errorhandler(BundleError)
+def _refused(error: BundleError) -> Response:
+    return error_response(error.status, error.code, error.message, error.field)
+
+
+@bp.before_request
+def _guard() -> Response | None:
+    sim = get_sim()
+    key = request.headers.get("X-API-Key", "")
+    if not hmac.compare_digest(key.encode(), sim.settings.api_key.encode()):
+        return error_response(401, "unauthorized", "missing or wrong X-API-Key")
+    if sim.faults.busy(sim.settings):
+        return error_response(503, "busy", "the carrier is busy, try again later")
+    return None
+
+
+def profile_json(profile: sqlite3.Row) -> dict[str, Any]:
+    return {
+        "iccid": profile["iccid"],
+        "profile_state": profile["state"],
+        "eid": profile["eid"],
+        "suspended": bool(profile["suspended"]),
+        "smdp_address": get_sim().settings.smdp_address,
+        "matching_id": profile["matching_id"],
+    }
+
+
+def _iccid(raw: str) -> str:
+    try:
+        return iccid_normalize(raw)
+    except InvalidIdentifier as exc:
+        raise BundleError(400, "invalid_request", str(exc), "iccid") from None
+
+
+def _profile(conn: sqlite3.Connection, iccid: str) -> sqlite3.Row:
+    profile = store.profile_get(conn, iccid)
+    if profile is None:
+        raise BundleError(404, "unknown_iccid", f"no eSIM with ICCID {iccid}")
+    return profile
+
+
+def _json_object() -> dict[str, Any]:
+    try:
+        body = json.loads(request.get_data() or b"null")
+    except (ValueError, RecursionError):
+        raise BundleError(400, "invalid_request", "body is not valid JSON", "body") from None
+    if not isinstance(body, dict):
+        raise BundleError(400, "invalid_request", "body must be a JSON object", "body")
+    return body
+
+
+def _text(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
+        raise BundleError(
+            400, "invalid_request", f"{name} must be a string of 1 to {MAX_TEXT} characters", name
+        )
+    return value
+
+
+def _whole(value: Any, name: str, maximum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise BundleError(
+            400, "invalid_request", f"{name} must be a whole number from 1 to {maximum}", name
+        )
+    return value
+
+
+def _apply_request(body: dict[str, Any]) -> dict[str, Any]:
+    kind = body.get("kind")
+    if kind not in ("full", "topup"):
+        raise BundleError(400, "invalid_request", "kind must be 'full' or 'topup'", "kind")
+    if "initial_quantity_bytes" not in body:
+        raise BundleError(
+            400,
+            "invalid_request",
+            "initial_quantity_bytes is required (null means unlimited)",
+            "initial_quantity_bytes",
+        )
+    quantity = body["initial_quantity_bytes"]
+    if quantity is not None:
+        quantity = _whole(quantity, "initial_quantity_bytes", MAX_QUANTITY)
+    return {
+        "reference": _text(body, "reference"),
+        "bundle_code": _text(body, "bundle_code"),
+        "kind": kind,
+        "validity_days": _whole(body.get("validity_days"), "validity_days", MAX_VALIDITY_DAYS),
+        "quantity": quantity,
+    }
+
+
+@bp.post("/esims/<iccid>/bundles")
+def bundle_apply(iccid: str) -> Response:
+    sim = get_sim()
+    iccid = _iccid(iccid)
+    with sim.store.transaction() as conn:
+        _profile(conn, iccid)
+        fields = _apply_request(_json_object())
+        created, row = ledger.bundle_apply(
+            conn,
+            iccid=iccid,
+            now=sim.clock.now(),
+            rate=sim.settings.usage_bytes_per_second,
+            **fields,
+        )
+        response = jsonify(ledger.bundle_json(conn, row))
+    response.status_code = 201 if created else 200
+    return response
+
+
+@bp.get("/esims/<iccid>/bundles")
+def bundle_list(iccid: str) -> Response:
+    iccid = _iccid(iccid)
+    with get_sim().store.reading() as conn:
+        _profile(conn, iccid)
+        bundles = [ledger.bundle_json(conn, row) for row in store.bundles_of(conn, iccid)]
+    return jsonify({"iccid": iccid, "bundles": bundles})
+
+
+@bp.get("/esims/<iccid>")
+def esim_detail(iccid: str) -> Response:
+    iccid = _iccid(iccid)
+    with get_sim().store.reading() as conn:
+        profile = _profile(conn, iccid)
+    return jsonify(profile_json(profile))
+
+
+def _set_suspended(iccid: str, suspended: bool) -> Response:
+    sim = get_sim()
+    iccid = _iccid(iccid)
+    with sim.store.transaction() as conn:
+        _profile(conn, iccid)
+        # Account for the data used up to this moment under the old setting.
+        ledger.usage_advance(
+            conn, iccid=iccid, now=sim.clock.now(), rate=sim.settings.usage_bytes_per_second
+        )
+        conn.execute(
+            "UPDATE profiles SET suspended = ?, updated_at = ? WHERE iccid = ?",
+            (int(suspended), sim.clock.now(), iccid),
+        )
+        profile = _profile(conn, iccid)
+    return jsonify(profile_json(profile))
+
+
+@bp.post("/esims/<iccid>/suspend")
+def esim_suspend(iccid: str) -> Response:
+    return _set_suspended(iccid, True)
+
+
+@bp.post("/esims/<iccid>/resume")
+def esim_resume(iccid: str) -> Response:
+    return _set_suspended(iccid, False)
+
+
+@bp.post("/bundles/<path:reference>/revoke")
+def bundle_revoke(reference: str) -> Response:
+    sim = get_sim()
+    with sim.store.transaction() as conn:
+        row = ledger.bundle_revoke(
+            conn,
+            reference=reference,
+            now=sim.clock.now(),
+            rate=sim.settings.usage_bytes_per_second,
+        )
+        return jsonify(ledger.bundle_json(conn, row))

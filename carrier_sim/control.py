@@ -1,0 +1,181 @@
+"""Control endpoints for tests and operators: health, knobs, time, the phone.
+
+No authentication: they exist to be driven by a test suite or an operator's
+shell, and are switched off as a whole with CARRIER_SIM_CONTROL=0 (except
+/sim/health, which a container health check needs).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from . import device, ledger, smdp, store
+from .bundles import error_response, profile_json
+from .clock import iso
+from .config import ConfigError
+from .identifiers import InvalidIdentifier, iccid_normalize
+from .ledger import BundleError
+from .simulator import get_sim
+
+bp = Blueprint("control", __name__, url_prefix="/sim")
+
+
+@bp.before_request
+def _enabled() -> Response | None:
+    if request.endpoint != "control.health" and not get_sim().settings.control_enabled:
+        return error_response(404, "not_found", "control endpoints are disabled")
+    return None
+
+
+@bp.errorhandler(BundleError)
+def _refused(error: BundleError) -> Response:
+    return error_response(error.status, error.code, error.message, error.field)
+
+
+def _options() -> dict[str, Any]:
+    """The JSON object sent, or {} when there is no body."""
+    raw = request.get_data()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise BundleError(400, "invalid_request", "body is not valid JSON", "body") from None
+    if not isinstance(body, dict):
+        raise BundleError(400, "invalid_request", "body must be a JSON object", "body")
+    return body
+
+
+def _number(body: dict[str, Any], name: str, default: float = 0) -> float:
+    value = body.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 10**12:
+        raise BundleError(400, "invalid_request", f"{name} must be a non-negative number", name)
+    return value
+
+
+def _iccid(raw: str) -> str:
+    try:
+        return iccid_normalize(raw)
+    except InvalidIdentifier as exc:
+        raise BundleError(400, "invalid_request", str(exc), "iccid") from None
+
+
+@bp.get("/health")
+def health() -> Response:
+    return jsonify({"status": "ok"})
+
+
+@bp.route("/config", methods=["GET", "POST"])
+def config() -> Response:
+    sim = get_sim()
+    if request.method == "POST":
+        try:
+            sim.configure(_options())
+        except ConfigError as exc:
+            raise BundleError(400, "invalid_request", str(exc)) from None
+    return jsonify(sim.settings.public())
+
+
+@bp.post("/profiles")
+def profiles_create() -> Response:
+    """Put Available profiles in the pool, for downloadOrder with a given ICCID."""
+    sim = get_sim()
+    body = _options()
+    count = int(_number(body, "count", 1))
+    profile_type = body.get("profile_type", smdp.DEFAULT_PROFILE_TYPE)
+    if not 1 <= count <= 1000 or not isinstance(profile_type, str) or not profile_type:
+        raise BundleError(400, "invalid_request", "count 1-1000 and a profile_type string")
+    with sim.store.transaction() as conn:
+        iccids = [
+            smdp.profile_create(conn, profile_type=profile_type, now=sim.clock.now())
+            for _ in range(count)
+        ]
+    response = jsonify({"iccids": iccids})
+    response.status_code = 201
+    return response
+
+
+@bp.post("/profiles/<iccid>/download")
+def profile_download(iccid: str) -> Response:
+    """The phone downloads and installs the profile now ({"fail": true}: it fails)."""
+    sim = get_sim()
+    iccid = _iccid(iccid)
+    fail = _options().get("fail") is True
+    with sim.store.transaction() as conn:
+        profile = store.profile_get(conn, iccid)
+        if profile is None:
+            raise BundleError(404, "unknown_iccid", f"no profile with ICCID {iccid}")
+        at = sim.clock.now()
+        try:
+            if fail:
+                device.device_fail(conn, iccid=iccid, at=at, settings=sim.settings)
+            else:
+                if profile["state"] == "Released":
+                    device.device_download(conn, iccid=iccid, at=at, settings=sim.settings)
+                device.device_install(conn, iccid=iccid, at=at, settings=sim.settings)
+        except device.DeviceError as exc:
+            raise BundleError(409, "invalid_state", str(exc)) from None
+        profile = store.profile_get(conn, iccid)
+    sim.engine.deliver()
+    return jsonify(profile_json(profile))
+
+
+@bp.post("/profiles/<iccid>/consume")
+def profile_consume(iccid: str) -> Response:
+    sim = get_sim()
+    iccid = _iccid(iccid)
+    amount = int(_number(_options(), "bytes"))
+    with sim.store.transaction() as conn:
+        if store.profile_get(conn, iccid) is None:
+            raise BundleError(404, "unknown_iccid", f"no profile with ICCID {iccid}")
+        ledger.usage_consume(
+            conn,
+            iccid=iccid,
+            amount=amount,
+            now=sim.clock.now(),
+            rate=sim.settings.usage_bytes_per_second,
+        )
+        bundles = [ledger.bundle_json(conn, row) for row in store.bundles_of(conn, iccid)]
+    sim.engine.deliver()
+    return jsonify({"iccid": iccid, "bundles": bundles})
+
+
+@bp.post("/tick")
+def tick() -> Response:
+    sim = get_sim()
+    summary = sim.engine.tick(advance_seconds=_number(_options(), "advance_seconds"))
+    return jsonify({**summary, "now": iso(sim.clock.now())})
+
+
+@bp.post("/reset")
+def reset() -> Response:
+    get_sim().reset()
+    return jsonify({"status": "reset"})
+
+
+@bp.get("/callbacks")
+def callbacks() -> Response:
+    with get_sim().store.reading() as conn:
+        rows = store.outbox_list(conn, request.args.get("status"))
+    return jsonify(
+        {
+            "callbacks": [
+                {
+                    "id": row["id"],
+                    "kind": row["kind"],
+                    "path": row["path"],
+                    "body": json.loads(row["body"]),
+                    "status": row["status"],
+                    "attempts": row["attempts"],
+                    "last_status": row["last_status"],
+                    "last_error": row["last_error"],
+                    "created": iso(row["created_at"]),
+                    "delivered": iso(row["delivered_at"]),
+                }
+                for row in rows
+            ]
+        }
+    )
