@@ -12,7 +12,8 @@ if SECRET_KEY.startswith("dev-only") or len(SECRET_KEY) < 50:
 DEBUG = False
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# The carrier calls back over the internal network; a redirect would make it retry forever.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^gsma/rsp2/es2plus/", r"^carrier/callbacks/"]
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000, minimum=0)
