@@ -11,9 +11,8 @@ token differs per session, so cards are cached with a placeholder swapped on the
 import hashlib
 from functools import cache as cache_on_first_use
 
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import connection
-from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.html import format_html
@@ -23,7 +22,6 @@ from . import selectors
 from .models import Bundle, ESim, days_left
 
 CSRF_PLACEHOLDER = "__csrf_token_placeholder__"
-CARD_TTL_SECONDS = 24 * 3600
 
 _ESIM_FACTS = ("id", "nickname", "state", "iccid", "smdp_address", "matching_id")
 _BUNDLE_FACTS = ("id", "state", "plan_name", "data_used_bytes", "data_allowance_bytes",
@@ -69,18 +67,24 @@ def _render_card(esim: ESim) -> str:
         "csrf_input": mark_safe(CSRF_PLACEHOLDER)})  # noqa: S308 (a constant)
 
 
-def dashboard_cards_html(request) -> list[SafeString]:
-    """The HTML of each of the signed-in customer's eSIM cards, in order."""
+def dashboard_cards_html(request) -> str:
+    """The HTML of the signed-in customer's eSIM cards, in order, with a placeholder for
+    the CSRF token (see card_with_csrf); empty when they have none."""
     keys = _card_facts(owner=request.user)
+    cache = caches["cards"]
     cached = cache.get_many([key for _pk, key in keys]) if keys else {}
     missing = [pk for pk, key in keys if key not in cached]
     if missing:
         esims = selectors.esim_list_for_dashboard(owner=request.user).filter(pk__in=missing)
         key_of = dict(keys)
         fresh = {key_of[esim.pk]: _render_card(esim) for esim in esims}
-        cache.set_many(fresh, CARD_TTL_SECONDS)
+        cache.set_many(fresh)
         cached.update(fresh)
-    token = format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">',
-                        get_token(request))
-    return [mark_safe(cached[key].replace(CSRF_PLACEHOLDER, token))  # noqa: S308
-            for _pk, key in keys if key in cached]
+    return "".join(cached[key] for _pk, key in keys if key in cached)
+
+
+def card_with_csrf(cards: str, csrf_token) -> SafeString:
+    """Put this page's CSRF token (the one the rest of the page uses) into the cards."""
+    field = format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">',
+                        csrf_token)
+    return mark_safe(cards.replace(CSRF_PLACEHOLDER, field))  # noqa: S308 (escaped above)

@@ -150,11 +150,17 @@ STORAGES = {
 }
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Rendered dashboard cards are keyed by a digest of their content, so a copy in each
+# process's memory is never stale; it spares the hottest page a round trip to Redis.
+_CARDS_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                "LOCATION": "esim-cards", "TIMEOUT": 24 * 3600,
+                "OPTIONS": {"MAX_ENTRIES": env_int("CARD_CACHE_ENTRIES", 20000, minimum=100)}}
+CACHES["cards"] = _CARDS_CACHE
 REDIS_URL = env_str("REDIS_URL", "-")
 if REDIS_URL != "-":
     # allauth's rate limits live in the cache: shared across web processes only with Redis.
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                          "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "portal.cache.SharedClientRedisCache",
+                          "LOCATION": REDIS_URL}, "cards": _CARDS_CACHE}
     # Sessions read from Redis, written through to the database: no session query per page.
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 

@@ -31,3 +31,10 @@ def percent_of(part, whole):
     if not whole:
         return 0
     return max(0, min(100, round(100 * (part or 0) / whole)))
+
+
+@register.filter
+def with_csrf(card, csrf_token):
+    from esims.cards import card_with_csrf
+
+    return card_with_csrf(card, csrf_token)
