@@ -28,7 +28,8 @@ run: install
 	@echo "  Emails (sign-up confirmation, password reset) are printed below by the web process."
 	@echo "  Carrier simulator: http://127.0.0.1:$(CARRIER_PORT)/sim/health   Stop everything with Ctrl-C."
 	@echo
-	PORT=$(PORT) CARRIER_PORT=$(CARRIER_PORT) $(BIN)/honcho start -f Procfile.dev
+	WEB_PORT=$(PORT) CARRIER_PORT=$(CARRIER_PORT) CARRIER_URL=http://127.0.0.1:$(CARRIER_PORT) \
+		$(BIN)/honcho start -f Procfile.dev
 
 test: install
 	$(BIN)/python -m pytest

@@ -80,8 +80,7 @@ def payment_return(request, number, payment_id):
     payment = selectors.payment_get_for_order(order=order, pk=payment_id)
     payment = services.payment_sync(payment_id=payment.pk)
     if payment.status == Payment.Status.FAILED:
-        messages.error(request, payment.failure_message)
-        return redirect("billing:pay", number=order.number)
+        return redirect("billing:pay", number=order.number)  # it shows why, and a retry
     if payment.status in Payment.OPEN_STATUSES:
         return HttpResponseRedirect(services.payment_customer_url(payment=payment))
     return redirect("billing:order", number=order.number)

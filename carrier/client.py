@@ -10,7 +10,6 @@ import hashlib
 import hmac
 import logging
 import threading
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -174,6 +173,19 @@ def bundle_apply(*, iccid: str, reference: str, bundle_code: str, kind: str,
     return CarrierBundle.from_json(data)
 
 
+@dataclass(frozen=True)
+class CarrierProfile:
+    iccid: str
+    state: str  # ES2+ profile state: Released, Downloaded, Installed, ...
+    eid: str
+
+
+def profile_get(*, iccid: str) -> CarrierProfile:
+    data = _api("GET", f"/api/v1/esims/{iccid}")
+    return CarrierProfile(iccid=normalize_iccid(data["iccid"]), state=data["profile_state"],
+                          eid=data.get("eid") or "")
+
+
 def bundle_list(*, iccid: str) -> list[CarrierBundle]:
     data = _api("GET", f"/api/v1/esims/{iccid}/bundles")
     return [CarrierBundle.from_json(item) for item in data.get("bundles", [])]
@@ -187,6 +199,3 @@ def signature_is_valid(body: bytes, header: str) -> bool:
                         hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, header.removeprefix("sha256="))
 
-
-def new_call_id() -> str:
-    return uuid.uuid4().hex

@@ -9,14 +9,19 @@ token differs per session, so cards are cached with a placeholder swapped on the
 """
 
 import hashlib
+from datetime import UTC
 from functools import cache as cache_on_first_use
 
+from django.conf import settings
 from django.core.cache import caches
 from django.db import connection
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
+from modeltranslation.utils import build_localized_fieldname
+
+from plans.models import Plan
 
 from . import selectors
 from .models import Bundle, ESim, days_left
@@ -24,20 +29,25 @@ from .models import Bundle, ESim, days_left
 CSRF_PLACEHOLDER = "__csrf_token_placeholder__"
 
 _ESIM_FACTS = ("id", "nickname", "state", "iccid", "smdp_address", "matching_id")
-_BUNDLE_FACTS = ("id", "state", "plan_name", "data_used_bytes", "data_allowance_bytes",
-                 "validity_days", "ends_at")
+_BUNDLE_FACTS = ("id", "state", "data_used_bytes", "data_allowance_bytes", "validity_days",
+                 "ends_at")
 
 
 @cache_on_first_use
 def _facts_sql() -> str:
     """The dashboard's one query, written once: building it through the ORM on every
     request cost more CPU than everything else on the page."""
-    esim, bundle = ESim._meta.db_table, Bundle._meta.db_table
-    columns = [f"e.{c}" for c in _ESIM_FACTS] + [f"b.{c}" for c in _BUNDLE_FACTS]
+    esim, bundle, plan = ESim._meta.db_table, Bundle._meta.db_table, Plan._meta.db_table
+    # The card shows the plan's name in the reader's language, so every translation of
+    # it is a fact: renaming the plan in admin changes the card.
+    names = [f"p.{build_localized_fieldname('name', code)}" for code, _ in settings.LANGUAGES]
+    columns = ([f"e.{c}" for c in _ESIM_FACTS] + [f"b.{c}" for c in _BUNDLE_FACTS]
+               + names)
     live = ", ".join(["%s"] * len(selectors.LIVE_STATES))
     # Only table and column names from our own models are formatted in; values are bound.
     return (f"SELECT {', '.join(columns)} FROM {esim} e "  # noqa: S608
             f"LEFT JOIN {bundle} b ON b.esim_id = e.id AND b.state IN ({live}) "
+            f"LEFT JOIN {plan} p ON p.id = b.plan_id "
             f"WHERE e.owner_id = %s AND e.state <> %s "
             f"ORDER BY e.created_at, e.id, b.created_at, b.id")
 
@@ -51,10 +61,15 @@ def _card_facts(*, owner) -> list[tuple[int, str]]:
     prefix = f"esim-card:2:{translation.get_language()}:{timezone.get_current_timezone_name()}"
     facts: dict[int, list] = {}
     for row in rows:
-        esim_facts, bundle_facts = row[:len(_ESIM_FACTS)], row[len(_ESIM_FACTS):]
+        esim_facts = row[:len(_ESIM_FACTS)]
+        bundle_facts = row[len(_ESIM_FACTS):len(_ESIM_FACTS) + len(_BUNDLE_FACTS)]
+        plan_names = row[len(_ESIM_FACTS) + len(_BUNDLE_FACTS):]
         entry = facts.setdefault(esim_facts[0], [esim_facts])
         if bundle_facts[0] is not None:
-            entry.append((*bundle_facts, days_left(bundle_facts[-1], now)))
+            ends_at = bundle_facts[-1]
+            if ends_at is not None and timezone.is_naive(ends_at):
+                ends_at = timezone.make_aware(ends_at, UTC)  # SQLite stores UTC, naive
+            entry.append((*bundle_facts[:-1], ends_at, days_left(ends_at, now), *plan_names))
     return [(pk, prefix + ":" + hashlib.blake2b(repr(entry).encode(), digest_size=16)
              .hexdigest()) for pk, entry in facts.items()]
 

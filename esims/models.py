@@ -42,13 +42,19 @@ class ESim(models.Model):
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     ready_at = models.DateTimeField(_("ready to install at"), null=True, blank=True)
     installed_at = models.DateTimeField(_("installed at"), null=True, blank=True)
+    synced_at = models.DateTimeField(_("last checked at the carrier"), null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name = _("eSIM")
         verbose_name_plural = _("eSIMs")
         ordering = ["created_at", "pk"]
-        indexes = [models.Index(fields=["owner", "created_at"], name="esim_owner_idx")]
+        indexes = [
+            models.Index(fields=["owner", "created_at"], name="esim_owner_idx"),
+            # The reconciliation sweep looks only at eSIMs the carrier may have news of.
+            models.Index(fields=["synced_at"], name="esim_reconcile_idx",
+                         condition=Q(state__in=["ready", "installed"])),
+        ]
 
     def __str__(self):
         return f"{self.nickname} ({self.iccid or '-'})"

@@ -8,7 +8,8 @@ LIVE_STATES = (Bundle.State.ACTIVE, Bundle.State.QUEUED)
 
 def esim_list_for_dashboard(*, owner) -> QuerySet[ESim]:
     """The owner's eSIMs with their live bundles: two queries however many there are."""
-    live = Bundle.objects.filter(state__in=LIVE_STATES).order_by("created_at", "pk")
+    live = (Bundle.objects.filter(state__in=LIVE_STATES).select_related("plan")
+            .order_by("created_at", "pk"))
     return (ESim.objects.filter(owner=owner).exclude(state=ESim.State.CANCELLED)
             .prefetch_related(Prefetch("bundles", queryset=live, to_attr="live_bundles"))
             .order_by("created_at", "pk"))

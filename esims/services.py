@@ -6,7 +6,7 @@ step's result is saved with a conditional update so that two runs never both wri
 """
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.db.models import Q
@@ -150,15 +150,38 @@ def _esim_expire_if_nothing_left(esim: ESim) -> None:
         esim.save(update_fields=["state", "updated_at"])
 
 
+_INSTALLED_AT_CARRIER = {"Installed"}
+
+
 def esim_sync_from_carrier(*, esim_id: int) -> None:
-    """Pull the carrier's view of every bundle on the eSIM (after install, or on demand)."""
+    """Pull the carrier's view of the profile and of every bundle on the eSIM: after an
+    install report, and from the reconciliation sweep, so that a callback the carrier
+    never delivered is not news the customer never gets."""
     esim = ESim.objects.get(pk=esim_id)
     if not esim.iccid:
         return
     now = timezone.now()
+    if esim.state == ESim.State.READY:
+        profile = carrier.profile_get(iccid=esim.iccid)
+        if profile.state in _INSTALLED_AT_CARRIER:
+            esim_record_download_progress(iccid=esim.iccid, point=4, eid=profile.eid, at=now)
     for carrier_bundle in carrier.bundle_list(iccid=esim.iccid):
         bundle_update_from_carrier(reference=carrier_bundle.reference,
                                    carrier_bundle=carrier_bundle, reported_at=now)
+    ESim.objects.filter(pk=esim_id).update(synced_at=now)
+
+
+def esim_claim_for_reconciliation(*, older_than: timedelta, limit: int = 500) -> list[int]:
+    """eSIMs not checked at the carrier for a while; each claimed with a conditional
+    update, so sweeps running side by side never take the same one."""
+    now = timezone.now()
+    cutoff = now - older_than
+    candidates = (ESim.objects.filter(state__in=[ESim.State.READY, ESim.State.INSTALLED])
+                  .filter(Q(synced_at__lt=cutoff) | Q(synced_at__isnull=True))
+                  .exclude(iccid__isnull=True)
+                  .order_by("synced_at").values_list("pk", "synced_at")[:limit])
+    return [pk for pk, synced in candidates
+            if ESim.objects.filter(pk=pk, synced_at=synced).update(synced_at=now)]
 
 
 def esim_rename(*, esim: ESim, nickname: str) -> ESim:

@@ -198,6 +198,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.order_activation_sweep",
         "schedule": env_int("ACTIVATION_SWEEP_SECONDS", 60, minimum=5),
     },
+    "carrier-reconcile-sweep": {
+        "task": "carrier.tasks.esim_reconcile_sweep",
+        "schedule": 60,
+    },
 }
 
 # The carrier: ES2+ for profiles, a reseller-style API for bundles; see carrier/client.py.
@@ -206,6 +210,8 @@ CARRIER_API_KEY = env_str("CARRIER_API_KEY", "dev-carrier-key")
 CARRIER_CALLBACK_SECRET = env_str("CARRIER_CALLBACK_SECRET", "dev-callback-secret")
 CARRIER_REQUESTER_ID = env_str("CARRIER_REQUESTER_ID", "esim-portal")
 CARRIER_TIMEOUT_SECONDS = env_float("CARRIER_TIMEOUT_SECONDS", 10.0, minimum=0.1)
+# Ask the carrier about an eSIM not heard of for this long (callbacks can be lost).
+CARRIER_RECONCILE_MINUTES = env_int("CARRIER_RECONCILE_MINUTES", 15, minimum=1)
 # How long a paid order may wait at the carrier before the page says "longer than usual".
 ACTIVATION_SLOW_AFTER_MINUTES = env_int("ACTIVATION_SLOW_AFTER_MINUTES", 10, minimum=1)
 # A paid order still not activated after this long stops retrying and is flagged to support.

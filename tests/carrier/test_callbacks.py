@@ -129,3 +129,34 @@ def test_simulated_device_install_and_usage_reach_the_portal(carrier_live, alice
         time.sleep(0.2)
         bundle.refresh_from_db()
     assert bundle.data_used_bytes >= 500 * 1024 * 1024
+
+
+@pytest.mark.django_db(transaction=True)
+def test_lost_callbacks_are_made_up_by_the_reconciliation_sweep(carrier_live, alice):
+    """The carrier drops every callback: the sweep asks it and the customer still sees
+    the eSIM installed and its bundle running."""
+    from datetime import timedelta
+
+    from carrier import tasks
+    from esims.services import esim_claim_for_reconciliation
+
+    carrier_live.configure(drop_callback_rate=1.0)
+    order = OrderFactory(customer=alice, status=Order.Status.PAID, paid_at=timezone.now())
+    order.esim = esim_create_for_order(order=order)
+    order.save()
+    services.order_activate(order_id=order.pk)
+    esim = ESim.objects.get(pk=order.esim_id)
+    carrier_live.download(esim.iccid)
+    carrier_live.tick()
+    time.sleep(0.5)
+    esim.refresh_from_db()
+    assert esim.state == ESim.State.READY  # nothing arrived
+
+    assert tasks.esim_reconcile_sweep() == 1
+    esim.refresh_from_db()
+    bundle = Bundle.objects.get(order=order)
+    assert esim.state == ESim.State.INSTALLED and esim.synced_at is not None
+    assert bundle.state == Bundle.State.ACTIVE and bundle.ends_at is not None
+    # Checked just now: the next sweep leaves it alone; later it is due again.
+    assert tasks.esim_reconcile_sweep() == 0
+    assert esim_claim_for_reconciliation(older_than=timedelta(0)) == [esim.pk]

@@ -11,12 +11,12 @@ pytestmark = pytest.mark.django_db
 
 
 def test_dashboard_shows_every_esim_with_usage_and_validity(alice_client, alice):
-    BundleFactory(esim__owner=alice, esim__nickname="Phone", plan_name="Japan week",
+    BundleFactory(esim__owner=alice, esim__nickname="Phone", order__plan__name="Japan week",
                   data_allowance_bytes=4 * 1024 ** 3, data_used_bytes=1024 ** 3)
     tablet = BundleFactory(esim__owner=alice, esim__nickname="Mum's iPad").esim
     BundleFactory(esim=tablet, order__customer=alice, order__esim=tablet,
-                  state=Bundle.State.QUEUED, plan_name="Europe month", starts_at=None,
-                  ends_at=None)
+                  order__plan__name="Europe month", state=Bundle.State.QUEUED,
+                  starts_at=None, ends_at=None)
     BundleFactory(esim__nickname="Bob's phone")  # someone else's
     content = alice_client.get(reverse("esims:dashboard")).content.decode()
     assert "Phone" in content and "Mum&#x27;s iPad" in content
@@ -56,9 +56,12 @@ def test_cached_cards_follow_every_change(alice_client, alice):
     bundle.esim.save()
     content = alice_client.get(reverse("esims:dashboard")).content.decode()
     assert "2.00 GB of" in content and "Travel phone" in content
+    plan = bundle.plan
+    plan.name_zh_hans = "日本一周"
+    plan.save()
     alice_client.post(reverse("accounts:set_language"), {"language": "zh-hans"})
     content = alice_client.get(reverse("esims:dashboard")).content.decode()
-    assert "Rename" not in content
+    assert "Rename" not in content and "日本一周" in content
 
 
 def test_cached_cards_carry_this_sessions_csrf_token(client, alice):
