@@ -10,15 +10,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from portal.probe import tcp_reachable  # noqa: E402
+
 PYTHON = sys.executable
-
-
-def reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 def free_port() -> int:
@@ -36,13 +32,13 @@ def bench_environment(name: str):
                SECRET_KEY=secrets.token_urlsafe(60), ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
                PYTHONPATH=str(ROOT), LOG_LEVEL="WARNING")
     dbname = None
-    if reachable("127.0.0.1", 5432):
+    if tcp_reachable("127.0.0.1", 5432):
         dbname = f"bench_{name}_{os.getpid()}"
         _psql(f"CREATE DATABASE {dbname}")
         env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:5432/{dbname}"
     else:
         env["DATABASE_URL"] = f"sqlite:///{var_dir}/bench.sqlite3"
-    if reachable("127.0.0.1", 6379):
+    if tcp_reachable("127.0.0.1", 6379):
         env["REDIS_URL"] = "redis://127.0.0.1:6379/14"
     try:
         yield env
@@ -64,7 +60,6 @@ def _psql(sql: str) -> None:
 
 def django_setup(env: dict) -> None:
     os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
     import django
 
     django.setup()

@@ -6,30 +6,23 @@ need it are skipped with a reason that says what is missing.
 
 import os
 import shutil
-import socket
 from functools import cache
 
 import pytest
 
+from portal.probe import tcp_reachable
+
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
 
 
 @cache
 def redis_available() -> bool:
-    return _reachable("127.0.0.1", 6379)
+    return tcp_reachable("127.0.0.1", 6379)
 
 
 @cache
 def postgres_available() -> bool:
-    return _reachable("127.0.0.1", 5432)
+    return tcp_reachable("127.0.0.1", 5432)
 
 
 @cache

@@ -5,23 +5,15 @@ and the run says so in its header. Tasks run eagerly unless a test starts a real
 """
 
 import os
-import socket
+
+from portal.probe import tcp_reachable
 
 from .base import *  # noqa: F403
 from .env import env_db
 
-
-def _reachable(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=0.5):
-            return True
-    except OSError:
-        return False
-
-
 if os.environ.get("TEST_DATABASE_URL"):
     DATABASES = {"default": env_db("TEST_DATABASE_URL", "")}
-elif os.environ.get("TEST_SQLITE") != "1" and _reachable("127.0.0.1", 5432):
+elif os.environ.get("TEST_SQLITE") != "1" and tcp_reachable("127.0.0.1", 5432):
     DATABASES = {"default": env_db("TEST_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")}
 
 SECRET_KEY = "test-secret-key"  # noqa: S105

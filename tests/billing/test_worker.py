@@ -3,14 +3,12 @@
 import time
 
 import pytest
-from django.utils import timezone
 
 from billing import tasks
 from billing.models import Order
 from esims.models import Bundle, ESim
-from esims.services import esim_create_for_order
 from tests import services
-from tests.factories import OrderFactory
+from tests.factories import paid_new_esim_order
 
 pytestmark = [pytest.mark.celery_worker, pytest.mark.django_db(transaction=True)]
 
@@ -51,22 +49,16 @@ def wait_for(predicate, seconds=20):
     return False
 
 
-def paid_order(customer):
-    order = OrderFactory(customer=customer, status=Order.Status.PAID, paid_at=timezone.now())
-    order.esim = esim_create_for_order(order=order)
-    order.save()
-    return order
-
 
 def test_worker_provisions_a_paid_order(redis_worker, carrier, alice):
-    order = paid_order(alice)
+    order = paid_new_esim_order(alice)
     tasks.order_activate.delay(order.pk)
     assert wait_for(lambda: Order.objects.get(pk=order.pk).status == Order.Status.COMPLETED)
     assert ESim.objects.get(pk=order.esim_id).state == ESim.State.READY
 
 
 def test_task_delivered_many_times_at_once_acts_once(redis_worker, carrier, alice):
-    order = paid_order(alice)
+    order = paid_new_esim_order(alice)
     for _ in range(5):
         tasks.order_activate.delay(order.pk)
     assert wait_for(lambda: Order.objects.get(pk=order.pk).status == Order.Status.COMPLETED)
@@ -81,7 +73,7 @@ def test_task_delivered_many_times_at_once_acts_once(redis_worker, carrier, alic
 def test_worker_retries_while_the_carrier_is_down(redis_worker, carrier, alice, monkeypatch):
     monkeypatch.setattr(tasks, "retry_countdown", lambda retries: 1)
     carrier.configure(failure_rate=1.0)
-    order = paid_order(alice)
+    order = paid_new_esim_order(alice)
     tasks.order_activate.delay(order.pk)
     assert wait_for(lambda: Order.objects.get(pk=order.pk).activation_attempts >= 2)
     assert Order.objects.get(pk=order.pk).status == Order.Status.ACTIVATING

@@ -5,14 +5,11 @@ import time
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
 
 from billing import services
-from billing.models import Order
 from carrier.models import CarrierEvent
 from esims.models import Bundle, ESim
-from esims.services import esim_create_for_order
-from tests.factories import BundleFactory, OrderFactory
+from tests.factories import BundleFactory, paid_new_esim_order
 
 
 def signed(body: dict, secret: str = "dev-callback-secret"):
@@ -102,9 +99,7 @@ class TestSignedCallbacks:
 def test_simulated_device_install_and_usage_reach_the_portal(carrier_live, alice):
     """The whole loop over HTTP: provision, the device installs, the bundle starts, data
     is used, and the simulator's signed callbacks update what the customer sees."""
-    order = OrderFactory(customer=alice, status=Order.Status.PAID, paid_at=timezone.now())
-    order.esim = esim_create_for_order(order=order)
-    order.save()
+    order = paid_new_esim_order(alice)
     services.order_activate(order_id=order.pk)
     esim = ESim.objects.get(pk=order.esim_id)
 
@@ -141,9 +136,7 @@ def test_lost_callbacks_are_made_up_by_the_reconciliation_sweep(carrier_live, al
     from esims.services import esim_claim_for_reconciliation
 
     carrier_live.configure(drop_callback_rate=1.0)
-    order = OrderFactory(customer=alice, status=Order.Status.PAID, paid_at=timezone.now())
-    order.esim = esim_create_for_order(order=order)
-    order.save()
+    order = paid_new_esim_order(alice)
     services.order_activate(order_id=order.pk)
     esim = ESim.objects.get(pk=order.esim_id)
     carrier_live.download(esim.iccid)

@@ -7,17 +7,14 @@ from billing import services, tasks
 from billing.models import Order
 from carrier.client import CarrierRejected, CarrierUnavailable
 from esims.models import Bundle, ESim
-from esims.services import esim_create_for_order
-from tests.factories import OrderFactory
+from tests.factories import paid_new_esim_order
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def paid_order(alice):
-    order = OrderFactory(customer=alice, status=Order.Status.PAID, paid_at=timezone.now())
-    order.esim = esim_create_for_order(order=order)
-    order.save()
+    order = paid_new_esim_order(alice)
     return order
 
 
