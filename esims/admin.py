@@ -24,15 +24,25 @@ class ESimAdmin(admin.ModelAdmin):
     search_fields = ["iccid", "owner__email", "owner__phone", "nickname", "orders__number",
                      "eid"]
     list_select_related = ["owner"]
+    # eSIMs come only from paid orders, and their state from the carrier: support edits
+    # the nickname here; every other change goes through a recorded action.
     readonly_fields = ["owner", "iccid", "eid", "smdp_address", "matching_id", "state",
-                       "created_at", "ready_at", "installed_at", "updated_at"]
+                       "auto_renew", "renewal_plan", "created_at", "ready_at", "installed_at",
+                       "synced_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["owner", "nickname", "state"]}),
         (_("Profile"), {"fields": ["iccid", "eid", "smdp_address", "matching_id"]}),
         (_("Renewal"), {"fields": ["auto_renew", "renewal_plan"]}),
-        (_("Dates"), {"fields": ["created_at", "ready_at", "installed_at", "updated_at"]}),
+        (_("Dates"), {"fields": ["created_at", "ready_at", "installed_at", "synced_at",
+                                 "updated_at"]}),
     ]
     inlines = [BundleInline]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Bundle)

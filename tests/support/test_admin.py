@@ -47,6 +47,8 @@ def test_money_and_carrier_records_cannot_be_edited_by_hand(staff_client, bundle
     esim_page = staff_client.get(reverse("admin:esims_esim_change",
                                          args=[bundle.esim.pk])).content.decode()
     assert 'name="iccid"' not in esim_page and 'name="nickname"' in esim_page
+    assert 'name="auto_renew"' not in esim_page
+    assert staff_client.get(reverse("admin:esims_esim_add")).status_code == 403
     assert staff_client.get(reverse("admin:billing_order_add")).status_code == 403
     assert staff_client.get(reverse("admin:billing_order_delete",
                                     args=[bundle.order.pk])).status_code == 403
