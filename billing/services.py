@@ -147,11 +147,10 @@ def order_activate(*, order_id: int) -> Order:
     now = timezone.now()
     Order.objects.filter(pk=order_id, status=Order.Status.PAID).update(
         status=Order.Status.ACTIVATING, activation_started_at=now)
-    Order.objects.filter(pk=order_id).update(activation_attempts=F("activation_attempts") + 1,
-                                             activation_attempted_at=now)
+    if not Order.objects.filter(pk=order_id, status=Order.Status.ACTIVATING).update(
+            activation_attempts=F("activation_attempts") + 1, activation_attempted_at=now):
+        return Order.objects.get(pk=order_id)  # done, failed or refunded: nothing to do
     order = Order.objects.select_related("esim", "bundle").get(pk=order_id)
-    if order.status != Order.Status.ACTIVATING:
-        return order
     esim = esim_services.esim_provision(esim=order.esim, call_prefix=order.number)
     bundle = order.bundle
     bundle.esim = esim

@@ -41,6 +41,10 @@ def test_repeated_activation_changes_nothing_twice(carrier, paid_order):
     again = ESim.objects.get(pk=paid_order.esim_id)
     assert (again.iccid, again.matching_id) == (esim.iccid, esim.matching_id)
     assert Bundle.objects.filter(esim=again).count() == 1
+    # A late duplicate of the task finds the order completed and leaves it be.
+    attempts = Order.objects.get(pk=paid_order.pk).activation_attempts
+    tasks.order_activate.delay(paid_order.pk)
+    assert Order.objects.get(pk=paid_order.pk).activation_attempts == attempts
 
 
 def test_lost_answer_retried_with_the_same_call_gets_the_same_profile(carrier, paid_order):
