@@ -1,19 +1,25 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from . import selectors, services
-from .cards import dashboard_cards_html
+from .dashboard import CSRF_PLACEHOLDER, dashboard_response
 from .forms import RenameForm
 from .qr import qr_svg
 
 
 @login_required
 def dashboard(request):
-    return render(request, "esims/dashboard.html", {"cards": dashboard_cards_html(request)})
+    def render_page(cards_html: str) -> str:
+        return render_to_string("esims/dashboard.html", {
+            "cards": mark_safe(cards_html),  # noqa: S308 (rendered by our own templates)
+            "csrf_token": CSRF_PLACEHOLDER}, request)
+
+    return dashboard_response(request, render_page)
 
 
 @login_required

@@ -32,9 +32,3 @@ def percent_of(part, whole):
         return 0
     return max(0, min(100, round(100 * (part or 0) / whole)))
 
-
-@register.filter
-def with_csrf(card, csrf_token):
-    from esims.cards import card_with_csrf
-
-    return card_with_csrf(card, csrf_token)

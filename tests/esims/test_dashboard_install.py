@@ -130,3 +130,21 @@ def test_bad_rename_changes_nothing(alice_client, alice, nickname):
 def test_qr_code_is_a_scalable_svg():
     svg = qr_svg("LPA:1$smdp.example.net$ABC")
     assert svg.startswith("<svg") and "viewBox" in svg and "<path" in svg
+
+
+def test_cached_empty_dashboard_follows_the_language(alice_client, bob):
+    assert "No eSIM yet" in alice_client.get(reverse("esims:dashboard")).content.decode()
+    bob.language = "zh-hans"
+    bob.save()
+    alice_client.force_login(bob)
+    content = alice_client.get(reverse("esims:dashboard")).content.decode()
+    assert "No eSIM yet" not in content and "还没有 eSIM" in content
+
+
+def test_flash_messages_show_once_on_a_cached_dashboard(alice_client, alice):
+    esim = BundleFactory(esim__owner=alice).esim
+    alice_client.get(reverse("esims:dashboard"))  # cached without a message
+    response = alice_client.post(reverse("esims:rename", args=[esim.pk]),
+                                 {"nickname": "Work phone"}, follow=True)
+    assert "Renamed to" in response.content.decode()
+    assert "Renamed to" not in alice_client.get(reverse("esims:dashboard")).content.decode()

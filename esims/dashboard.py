@@ -1,24 +1,30 @@
-"""Dashboard cards, rendered once per distinct content and then served from the cache.
+"""The dashboard, rendered once per distinct content and then served from memory.
 
 The dashboard is the page customers come back to most, so its steady state is one
-narrow query and one cache read. The query fetches exactly the facts each card shows;
-a card's cache key is a digest of those facts (with days left, language and time zone),
-so a cached card can never be stale: anything it shows that changes makes a new key.
-Only cards not cached yet are built from full model objects. The rename form's CSRF
-token differs per session, so cards are cached with a placeholder swapped on the way out.
+narrow query and one lookup in the process's memory. The query fetches exactly the
+facts each eSIM card shows; a card's cache key is a digest of those facts (with days
+left, language and time zone), and the page's key a digest of its cards' keys and its
+path. A cached card or page can therefore never be stale: anything it shows that
+changes makes a new key, so a copy in each process's memory is always right.
+
+Pages are rendered with a placeholder where the CSRF token goes (it differs per session)
+and the real token is put in on the way out; a page with a flash message to show is
+rendered afresh.
 """
 
 import hashlib
+from collections.abc import Callable
 from datetime import UTC
 from functools import cache as cache_on_first_use
 
 from django.conf import settings
+from django.contrib import messages
 from django.core.cache import caches
 from django.db import connection
+from django.http import HttpResponse
+from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
-from django.utils.html import format_html
-from django.utils.safestring import SafeString, mark_safe
 from modeltranslation.utils import build_localized_fieldname
 
 from plans.models import Plan
@@ -26,7 +32,8 @@ from plans.models import Plan
 from . import selectors
 from .models import Bundle, ESim, days_left
 
-CSRF_PLACEHOLDER = "__csrf_token_placeholder__"
+# Stands where the CSRF token goes in cached HTML; the real one is put in per response.
+CSRF_PLACEHOLDER = "csrf-token-placeholder-0000000000000000000000000000000000000000000000"
 
 _ESIM_FACTS = ("id", "nickname", "state", "iccid", "smdp_address", "matching_id")
 _BUNDLE_FACTS = ("id", "state", "data_used_bytes", "data_allowance_bytes", "validity_days",
@@ -70,27 +77,27 @@ def _card_facts(*, owner) -> list[tuple[int, str]]:
             if ends_at is not None and timezone.is_naive(ends_at):
                 ends_at = timezone.make_aware(ends_at, UTC)  # SQLite stores UTC, naive
             entry.append((*bundle_facts[:-1], ends_at, days_left(ends_at, now), *plan_names))
-    return [(pk, prefix + ":" + hashlib.blake2b(repr(entry).encode(), digest_size=16)
-             .hexdigest()) for pk, entry in facts.items()]
+    return [(pk, f"{prefix}:{_digest(entry)}") for pk, entry in facts.items()]
+
+
+def _digest(value) -> str:
+    return hashlib.blake2b(repr(value).encode(), digest_size=16).hexdigest()
 
 
 def _render_card(esim: ESim) -> str:
     bundle = selectors.esim_current_bundle(esim)
     queued = [b for b in esim.live_bundles if b.state == Bundle.State.QUEUED and b != bundle]
     return render_to_string("esims/_card.html", {
-        "esim": esim, "bundle": bundle, "queued": queued,
-        "csrf_input": mark_safe(CSRF_PLACEHOLDER)})  # noqa: S308 (a constant)
+        "esim": esim, "bundle": bundle, "queued": queued, "csrf_token": CSRF_PLACEHOLDER})
 
 
-def dashboard_cards_html(request) -> str:
-    """The HTML of the signed-in customer's eSIM cards, in order, with a placeholder for
-    the CSRF token (see card_with_csrf); empty when they have none."""
-    keys = _card_facts(owner=request.user)
+def _cards_html(*, owner, keys: list[tuple[int, str]]) -> str:
+    """The owner's cards in order, rendering only those not cached yet."""
     cache = caches["cards"]
     cached = cache.get_many([key for _pk, key in keys]) if keys else {}
     missing = [pk for pk, key in keys if key not in cached]
     if missing:
-        esims = selectors.esim_list_for_dashboard(owner=request.user).filter(pk__in=missing)
+        esims = selectors.esim_list_for_dashboard(owner=owner).filter(pk__in=missing)
         key_of = dict(keys)
         fresh = {key_of[esim.pk]: _render_card(esim) for esim in esims}
         cache.set_many(fresh)
@@ -98,8 +105,17 @@ def dashboard_cards_html(request) -> str:
     return "".join(cached[key] for _pk, key in keys if key in cached)
 
 
-def card_with_csrf(cards: str, csrf_token) -> SafeString:
-    """Put this page's CSRF token (the one the rest of the page uses) into the cards."""
-    field = format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">',
-                        csrf_token)
-    return mark_safe(cards.replace(CSRF_PLACEHOLDER, field))  # noqa: S308 (escaped above)
+def dashboard_response(request, render_page: Callable[[str], str]) -> HttpResponse:
+    """The signed-in customer's dashboard. `render_page(cards_html)` renders the page
+    around the cards; it runs only when this exact page is not cached yet."""
+    keys = _card_facts(owner=request.user)
+    cache = caches["cards"]
+    page_key = "esim-page:1:" + _digest((request.get_full_path(), translation.get_language(),
+                                         timezone.get_current_timezone_name(), keys))
+    has_flash = len(messages.get_messages(request)) > 0
+    page = None if has_flash else cache.get(page_key)
+    if page is None:
+        page = render_page(_cards_html(owner=request.user, keys=keys))
+        if not has_flash:
+            cache.set(page_key, page)
+    return HttpResponse(page.replace(CSRF_PLACEHOLDER, get_token(request)))
