@@ -100,12 +100,18 @@ class Payment(models.Model):
     failure_code = models.CharField(_("failure code"), max_length=64, blank=True)
     failure_message = models.CharField(_("failure message"), max_length=255, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
+    checked_at = models.DateTimeField(_("last checked at the gateway"), null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         verbose_name = _("payment")
         verbose_name_plural = _("payments")
         ordering = ["-created_at", "-pk"]
+        indexes = [
+            # The reconciliation sweep looks only at payments still open.
+            models.Index(fields=["created_at"], name="payment_open_idx",
+                         condition=Q(status__in=["created", "requires_action"])),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["order"], condition=Q(status="succeeded"),
                                     name="payment_one_success_per_order"),

@@ -114,6 +114,23 @@ def payment_sync(*, payment_id: int) -> Payment:
     return payment
 
 
+def payment_claim_for_reconciliation(*, quiet_for: timedelta, give_up_after: timedelta,
+                                     limit: int = 500) -> list[int]:
+    """Open payments nobody has asked the gateway about for a while: the customer paid
+    and never came back, or the return request died. Each is claimed with a conditional
+    update, so sweeps running side by side never ask twice."""
+    now = timezone.now()
+    quiet = now - quiet_for
+    candidates = (Payment.objects.filter(status__in=Payment.OPEN_STATUSES,
+                                         created_at__lt=quiet,
+                                         created_at__gt=now - give_up_after)
+                  .exclude(gateway_reference="")
+                  .filter(Q(checked_at__lt=quiet) | Q(checked_at__isnull=True))
+                  .order_by("created_at").values_list("pk", "checked_at")[:limit])
+    return [pk for pk, checked in candidates
+            if Payment.objects.filter(pk=pk, checked_at=checked).update(checked_at=now)]
+
+
 def _order_mark_paid(*, order: Order) -> None:
     """Called with the order locked, once its money is in."""
     if order.status != Order.Status.PENDING_PAYMENT:

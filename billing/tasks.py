@@ -40,3 +40,18 @@ def order_activation_sweep() -> int:
     for order_id in claimed:
         order_activate.delay(order_id)
     return len(claimed)
+
+
+# Ask the gateway about a payment left open this long; stop after a day (the customer
+# has started a new one by then, or given up).
+PAYMENT_QUIET_FOR = timedelta(minutes=2)
+PAYMENT_GIVE_UP_AFTER = timedelta(days=1)
+
+
+@shared_task
+def payment_reconcile_sweep() -> int:
+    claimed = services.payment_claim_for_reconciliation(quiet_for=PAYMENT_QUIET_FOR,
+                                                        give_up_after=PAYMENT_GIVE_UP_AFTER)
+    for payment_id in claimed:
+        services.payment_sync(payment_id=payment_id)
+    return len(claimed)

@@ -198,6 +198,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "billing.tasks.order_activation_sweep",
         "schedule": env_int("ACTIVATION_SWEEP_SECONDS", 60, minimum=5),
     },
+    "payment-reconcile-sweep": {
+        "task": "billing.tasks.payment_reconcile_sweep",
+        "schedule": 60,
+    },
     "carrier-reconcile-sweep": {
         "task": "carrier.tasks.esim_reconcile_sweep",
         "schedule": 60,

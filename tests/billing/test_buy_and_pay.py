@@ -1,8 +1,12 @@
 import uuid
+from datetime import timedelta
 
 import pytest
+import time_machine
 from django.urls import reverse
+from django.utils import timezone
 
+from billing import tasks
 from billing.models import Order, Payment, SimulatedCharge
 from esims.models import Bundle, ESim
 from tests.factories import OrderFactory, PlanFactory
@@ -184,3 +188,28 @@ def test_paid_order_cannot_be_paid_again(alice_client, alice, plan):
     response = alice_client.post(reverse("billing:pay", args=[order.number]))
     assert response["Location"] == reverse("billing:order", args=[order.number])
     assert not Payment.objects.exists()
+
+
+def test_paid_at_the_gateway_but_never_returned_is_not_lost(alice_client, alice, plan):
+    """The customer pays and closes the tab before the portal hears back: the sweep asks
+    the gateway, pays the order and starts activation, once."""
+    buy(alice_client, plan)
+    order = Order.objects.get()
+    pay(alice_client, order)  # the gateway's page answered; nobody followed the redirect
+    assert Order.objects.get().status == "pending_payment"
+    assert tasks.payment_reconcile_sweep() == 0  # too early: the customer may still return
+    with time_machine.travel(timezone.now() + timedelta(minutes=3)):
+        assert tasks.payment_reconcile_sweep() == 1
+        assert tasks.payment_reconcile_sweep() == 0
+    order.refresh_from_db()
+    assert order.paid_at is not None and ESim.objects.filter(owner=alice).count() == 1
+    assert Payment.objects.get().status == "succeeded"
+
+
+def test_abandoned_payment_stays_open_and_untouched(alice_client, plan):
+    buy(alice_client, plan)
+    alice_client.post(reverse("billing:pay", args=[Order.objects.get().number]))
+    with time_machine.travel(timezone.now() + timedelta(minutes=3)):
+        assert tasks.payment_reconcile_sweep() == 1
+    assert Payment.objects.get().status == "created"
+    assert Order.objects.get().status == "pending_payment"
