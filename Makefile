@@ -45,7 +45,8 @@ check: lint
 # Extract and compile translations (needs GNU gettext); the compiled files are committed
 # so that a fresh machine needs no gettext to run the portal.
 messages: install
-	$(BIN)/python manage.py makemessages -l zh_Hans --no-obsolete --ignore=.venv --ignore=var
+	$(BIN)/python manage.py makemessages -l zh_Hans --no-obsolete --ignore=.venv --ignore=var \
+		--ignore=carrier_sim --ignore=tests --ignore=bench
 	$(BIN)/python manage.py compilemessages -l zh_Hans --ignore=.venv
 
 bench: install

@@ -78,6 +78,15 @@ class Order(models.Model):
         return self.paid_at is not None
 
 
+# What a customer reads when a payment fails, by failure code, in their language.
+FAILURE_EXPLANATIONS = {
+    "card_declined": _("Your bank declined the payment. Try another card or method."),
+    "insufficient_funds": _("The card has insufficient funds."),
+    "expired_card": _("The card has expired. Use another card."),
+    "authentication_failed": _("The bank's authentication was not completed."),
+}
+
+
 class Payment(models.Model):
     """One attempt to collect an order's money through a gateway."""
 
@@ -122,6 +131,11 @@ class Payment(models.Model):
 
     def __str__(self):
         return f"{self.order.number} {self.gateway} {self.status}"
+
+    @property
+    def explanation(self) -> str:
+        return str(FAILURE_EXPLANATIONS.get(self.failure_code,
+                                            _("The payment did not go through.")))
 
 
 class SimulatedCharge(models.Model):

@@ -32,18 +32,6 @@ class OrderError(Exception):
     """A customer-facing reason why an order cannot move on."""
 
 
-FAILURE_MESSAGES = {
-    "card_declined": _("Your bank declined the payment. Try another card or method."),
-    "insufficient_funds": _("The card has insufficient funds."),
-    "expired_card": _("The card has expired. Use another card."),
-    "authentication_failed": _("The bank's authentication was not completed."),
-}
-
-
-def failure_message(code: str) -> str:
-    return str(FAILURE_MESSAGES.get(code, _("The payment did not go through.")))
-
-
 def order_create_new_esim(*, customer, plan: Plan, currency: str, amount_minor: int,
                           nickname: str, idempotency_key: str) -> Order:
     """Create an order for a new eSIM, or return the one this key already created."""
@@ -104,8 +92,8 @@ def payment_sync(*, payment_id: int) -> Payment:
         elif charge.status == "failed":
             payment.status = Payment.Status.FAILED
             payment.failure_code = charge.failure_code or "declined"
-            payment.failure_message = charge.failure_message or failure_message(
-                payment.failure_code)
+            # The gateway's own words, for support; customers see Payment.explanation.
+            payment.failure_message = (charge.failure_message or payment.failure_code)[:255]
             payment.save(update_fields=["status", "failure_code", "failure_message",
                                         "updated_at"])
         elif charge.status == "requires_action":

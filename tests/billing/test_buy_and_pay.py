@@ -129,6 +129,15 @@ def test_declined_payment_explains_and_allows_a_retry(alice_client, plan, code, 
         "failed", "succeeded"]
 
 
+def test_decline_is_explained_in_the_customers_language(alice_client, alice, plan):
+    alice.language = "zh-hans"
+    alice.save()
+    buy(alice_client, plan)
+    _, response = pay(alice_client, Order.objects.get(), outcome="insufficient_funds")
+    content = alice_client.get(response["Location"], follow=True).content.decode()
+    assert "insufficient" not in content and "余额不足" in content
+
+
 def test_payment_that_needs_authentication(alice_client, plan):
     buy(alice_client, plan)
     order = Order.objects.get()
