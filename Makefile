@@ -9,7 +9,9 @@ CARRIER_PORT ?= 8100
 .PHONY: run test install lint check messages clean bench
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
+	  echo "Could not create a virtual environment with $(PYTHON)."; \
+	  echo "On Debian: sudo apt-get install python3-venv (Python 3.11 is required)."; exit 1; }
 
 # Reinstall only when the lock file changes; hashes make the install reproducible.
 $(VENV)/.installed: requirements-dev.lock | $(BIN)/python

@@ -43,6 +43,10 @@ def bench_environment(name: str):
     try:
         yield env
     finally:
+        if "REDIS_URL" in env:
+            import redis
+
+            redis.Redis.from_url(env["REDIS_URL"]).flushdb()
         if dbname:
             from django.db import connections
 
