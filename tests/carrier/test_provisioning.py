@@ -111,3 +111,16 @@ def test_sweep_picks_up_stalled_orders_once(carrier, paid_order):
     assert tasks.order_activation_sweep() == 0
     tasks.order_activate.delay(paid_order.pk)
     assert Order.objects.get(pk=paid_order.pk).status == Order.Status.COMPLETED
+
+
+def test_worker_dying_after_confirm_order_gets_the_same_matching_id(carrier, paid_order):
+    """confirmOrder went through at the carrier, then the worker died before saving."""
+    from carrier import client
+
+    iccid = client.es2_download_order(call_id=f"{paid_order.number}:downloadOrder")
+    ESim.objects.filter(pk=paid_order.esim_id).update(iccid=iccid)
+    lost = client.es2_confirm_order(iccid=iccid, call_id=f"{paid_order.number}:confirmOrder")
+    services.order_activate(order_id=paid_order.pk)
+    esim = ESim.objects.get(pk=paid_order.esim_id)
+    assert esim.matching_id == lost.matching_id
+    assert Order.objects.get(pk=paid_order.pk).status == Order.Status.COMPLETED
