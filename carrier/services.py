@@ -18,7 +18,9 @@ class CallbackError(ValueError):
 
 
 def _record(kind: str, event_key: str, iccid: str, payload: dict) -> bool:
-    """Store the event; False when it was already stored (a repeated delivery)."""
+    """Store the event; False when it was already stored (a repeated delivery). Called
+    inside the transaction that applies the event, so that an event is stored if and only
+    if it was applied: a crash in between leaves nothing, and the redelivery applies it."""
     try:
         with transaction.atomic():
             CarrierEvent.objects.create(kind=kind, event_key=event_key[:200],
@@ -39,18 +41,19 @@ def download_progress_receive(*, payload: dict) -> bool:
         raise CallbackError(f"missing or bad field: {exc}") from exc
     if at is None:
         raise CallbackError("timestamp is not ISO-8601")
-    if not _record(CarrierEvent.Kind.DOWNLOAD_PROGRESS, f"{iccid}:{point}:{call_id}", iccid,
-                   payload):
-        return False
-    esim = esim_services.esim_record_download_progress(
-        iccid=iccid, point=point, eid=str(payload.get("eid") or ""), at=at)
-    if esim is not None and point == 4:
-        # The bundle starts once the profile is installed: fetch its period now rather
-        # than wait for the next usage report.
-        from .tasks import esim_sync
+    with transaction.atomic():
+        if not _record(CarrierEvent.Kind.DOWNLOAD_PROGRESS, f"{iccid}:{point}:{call_id}",
+                       iccid, payload):
+            return False
+        esim = esim_services.esim_record_download_progress(
+            iccid=iccid, point=point, eid=str(payload.get("eid") or ""), at=at)
+        if esim is not None and point == 4:
+            # The bundle starts once the profile is installed: fetch its period now rather
+            # than wait for the next usage report.
+            from .tasks import esim_sync
 
-        esim_pk = esim.pk
-        transaction.on_commit(lambda: esim_sync.delay(esim_pk))
+            esim_pk = esim.pk
+            transaction.on_commit(lambda: esim_sync.delay(esim_pk))
     return True
 
 
@@ -65,8 +68,9 @@ def usage_receive(*, payload: dict) -> bool:
         raise CallbackError(f"missing or bad field: {exc}") from exc
     if reported_at is None:
         raise CallbackError("reported_at is not ISO-8601")
-    if not _record(CarrierEvent.Kind.USAGE, event_id, iccid, payload):
-        return False
-    esim_services.bundle_update_from_carrier(reference=bundle.reference, carrier_bundle=bundle,
-                                             reported_at=reported_at)
+    with transaction.atomic():
+        if not _record(CarrierEvent.Kind.USAGE, event_id, iccid, payload):
+            return False
+        esim_services.bundle_update_from_carrier(reference=bundle.reference,
+                                                 carrier_bundle=bundle, reported_at=reported_at)
     return True

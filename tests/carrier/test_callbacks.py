@@ -62,6 +62,26 @@ class TestSignedCallbacks:
         assert esim.eid == "89049032123451234512345678901235"
         assert CarrierEvent.objects.count() == 1
 
+    def test_a_crash_while_applying_stores_nothing_so_the_redelivery_applies(self, client,
+                                                                             monkeypatch):
+        from esims import services as esim_services
+
+        esim = BundleFactory(esim__state=ESim.State.READY).esim
+        raw, sig = signed(progress(esim.iccid, 4))
+        real = esim_services.esim_record_download_progress
+
+        def crash(**kwargs):
+            raise RuntimeError("worker died")
+
+        monkeypatch.setattr(esim_services, "esim_record_download_progress", crash)
+        client.raise_request_exception = False
+        assert post(client, self.url, raw, sig).status_code == 500
+        assert not CarrierEvent.objects.exists()
+        monkeypatch.setattr(esim_services, "esim_record_download_progress", real)
+        assert post(client, self.url, raw, sig).status_code == 204
+        esim.refresh_from_db()
+        assert esim.state == ESim.State.INSTALLED
+
     def test_late_download_report_does_not_move_an_installed_esim_back(self, client):
         esim = BundleFactory(esim__state=ESim.State.READY).esim
         for point, call in ((4, "a"), (3, "b")):
