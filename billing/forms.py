@@ -15,6 +15,15 @@ class NewEsimOrderForm(forms.Form):
         super().__init__(*args, **kwargs)
 
 
+class RenewalOrderForm(forms.Form):
+    plan = forms.SlugField(widget=forms.HiddenInput)
+    idempotency_key = forms.UUIDField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("initial", {}).setdefault("idempotency_key", uuid.uuid4())
+        super().__init__(*args, **kwargs)
+
+
 class SimulatedOutcomeForm(forms.Form):
     outcome = forms.ChoiceField(widget=forms.RadioSelect, choices=[
         ("success", _("Pay successfully")),

@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from esims.models import ESim
+from esims.models import Bundle, ESim
 
 from .models import Order, Payment
 
@@ -42,21 +42,29 @@ def order_steps(order: Order) -> list[Step]:
     failed = order.status == Order.Status.FAILED
     paid = order.paid_at is not None
     activated = order.completed_at is not None
-    installed = esim is not None and esim.installed_at is not None
     steps = [Step(_("Order placed"), "done", order.created_at)]
     steps.append(Step(_("Payment received"), "done" if paid else "current", order.paid_at))
+    at_carrier = (_("Preparing your eSIM at the carrier") if order.kind == Order.Kind.NEW_ESIM
+                  else _("Adding the plan to your eSIM at the carrier"))
     if failed:
-        steps.append(Step(_("Preparing your eSIM at the carrier"), "failed", order.failed_at))
+        steps.append(Step(at_carrier, "failed", order.failed_at))
         return steps
-    steps.append(Step(_("Preparing your eSIM at the carrier"),
-                      "done" if activated else ("current" if paid else "waiting"),
+    steps.append(Step(at_carrier, "done" if activated else ("current" if paid else "waiting"),
                       order.completed_at))
-    steps.append(Step(_("Ready to install"), "done" if activated else "waiting",
-                      esim.ready_at if esim else None))
     if order.kind == Order.Kind.NEW_ESIM:
+        installed = esim is not None and esim.installed_at is not None
+        steps.append(Step(_("Ready to install"), "done" if activated else "waiting",
+                          esim.ready_at if esim else None))
         steps.append(Step(_("Installed on your device"),
                           "done" if installed else ("current" if activated else "waiting"),
                           esim.installed_at if esim else None))
+        return steps
+    bundle = getattr(order, "bundle", None)
+    if bundle is not None and bundle.state == Bundle.State.ACTIVE:
+        steps.append(Step(_("Active on your eSIM"), "done", bundle.starts_at))
+    else:
+        steps.append(Step(_("Waiting to start after the current plan"),
+                          "done" if activated else "waiting"))
     return steps
 
 
@@ -65,6 +73,8 @@ def order_is_settled(order: Order) -> bool:
     if order.status in (Order.Status.FAILED, Order.Status.REFUNDED,
                         Order.Status.PENDING_PAYMENT):
         return True
+    if order.kind != Order.Kind.NEW_ESIM:
+        return order.status == Order.Status.COMPLETED
     return order.status == Order.Status.COMPLETED and (
         order.esim is None or order.esim.state != ESim.State.READY)
 

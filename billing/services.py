@@ -35,14 +35,34 @@ class OrderError(Exception):
 def order_create_new_esim(*, customer, plan: Plan, currency: str, amount_minor: int,
                           nickname: str, idempotency_key: str) -> Order:
     """Create an order for a new eSIM, or return the one this key already created."""
+    return _order_create(customer=customer, idempotency_key=idempotency_key,
+                         kind=Order.Kind.NEW_ESIM, plan=plan, nickname=nickname,
+                         currency=currency, amount_minor=amount_minor)
+
+
+def order_create_renewal(*, customer, esim, plan: Plan, currency: str, amount_minor: int,
+                         idempotency_key: str) -> Order:
+    """Create an order adding a plan to one of the customer's eSIMs (or return the one
+    this key already created)."""
+    if esim.owner_id != customer.pk:
+        raise OrderError(_("This eSIM is not on your account."))
+    if not esim.can_renew:
+        raise OrderError(_("This eSIM cannot take a new plan in its current state."))
+    if plan.is_topup:
+        raise OrderError(_("Choose a plan, not a top-up."))
+    return _order_create(customer=customer, idempotency_key=idempotency_key,
+                         kind=Order.Kind.RENEWAL, plan=plan, esim=esim, nickname=esim.nickname,
+                         currency=currency, amount_minor=amount_minor)
+
+
+def _order_create(*, customer, idempotency_key: str, **fields) -> Order:
     existing = Order.objects.filter(customer=customer, idempotency_key=idempotency_key).first()
     if existing is not None:
         return existing
     try:
         with transaction.atomic():
-            return Order.objects.create(
-                customer=customer, kind=Order.Kind.NEW_ESIM, plan=plan, nickname=nickname,
-                currency=currency, amount_minor=amount_minor, idempotency_key=idempotency_key)
+            return Order.objects.create(customer=customer, idempotency_key=idempotency_key,
+                                        **fields)
     except IntegrityError:
         # The same form submitted twice at the same moment: the other request won.
         return Order.objects.get(customer=customer, idempotency_key=idempotency_key)
@@ -131,6 +151,8 @@ def _order_mark_paid(*, order: Order) -> None:
     if order.kind == Order.Kind.NEW_ESIM:
         order.esim = esim_services.esim_create_for_order(order=order)
         fields.append("esim")
+    else:
+        esim_services.bundle_create_for_order(order=order, esim=order.esim)
     order.save(update_fields=fields)
     order_id = order.pk
     transaction.on_commit(lambda: _enqueue_activation(order_id))

@@ -6,6 +6,7 @@ app_name = "billing"
 urlpatterns = [
     path("", views.order_list, name="orders"),
     path("new/<slug:plan_code>/", views.buy, name="buy"),
+    path("renew/<int:esim_pk>/", views.renew, name="renew"),
     path("gateway/simulated/<str:reference>/", views.simulated_gateway,
          name="simulated_gateway"),
     path("gateway/simulated/<str:reference>/authenticate/", views.simulated_authenticate,

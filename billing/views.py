@@ -1,15 +1,23 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from plans.selectors import plan_get_for_sale
+from esims import selectors as esim_selectors
+from plans.selectors import CatalogueFilter, plan_get_for_sale, plan_list
 from plans.views import chosen_currency
 
 from . import selectors, services
-from .forms import NewEsimOrderForm, SimulatedAuthenticationForm, SimulatedOutcomeForm
+from .forms import (
+    NewEsimOrderForm,
+    RenewalOrderForm,
+    SimulatedAuthenticationForm,
+    SimulatedOutcomeForm,
+)
 from .gateways.simulated import simulated_charge_decide
 from .models import Order, Payment, SimulatedCharge
 
@@ -28,6 +36,41 @@ def buy(request, plan_code):
         return redirect("billing:pay", number=order.number)
     return render(request, "billing/buy.html", {"plan": plan, "currency": currency,
                                                 "form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def renew(request, esim_pk):
+    """Add a plan to one of the customer's eSIMs: the same plan or another, with the
+    exact period it will run shown before paying."""
+    esim = esim_selectors.esim_get_for_owner(owner=request.user, pk=esim_pk)
+    currency = chosen_currency(request)
+    plans = list(plan_list(currency=currency, filters=CatalogueFilter()))
+    if not esim.can_renew or not plans:
+        messages.info(request, _("This eSIM cannot take a new plan right now."))
+        return redirect("esims:dashboard")
+    form = RenewalOrderForm(request.POST or None)
+    wanted = (request.POST.get("plan") or request.GET.get("plan")
+              or esim_selectors.esim_last_plan_code(esim=esim))
+    plan = next((p for p in plans if p.code == wanted), None)
+    if plan is None and (request.method == "POST" or "plan" in request.GET):
+        raise Http404("No such plan on sale.")
+    plan = plan or plans[0]
+    if request.method == "POST" and form.is_valid():
+        try:
+            order = services.order_create_renewal(
+                customer=request.user, esim=esim, plan=plan, currency=currency,
+                amount_minor=plan.price_minor,
+                idempotency_key=str(form.cleaned_data["idempotency_key"]))
+        except services.OrderError as exc:
+            messages.error(request, str(exc))
+            return redirect("esims:dashboard")
+        return redirect("billing:pay", number=order.number)
+    period = esim_selectors.renewal_period(esim=esim, validity_days=plan.validity_days,
+                                           now=timezone.now())
+    return render(request, "billing/renew.html", {
+        "esim": esim, "plans": plans, "plan": plan, "currency": currency, "period": period,
+        "form": RenewalOrderForm(initial={"plan": plan.code})})
 
 
 @login_required
@@ -69,8 +112,14 @@ def pay(request, number):
             messages.info(request, str(exc))
             return redirect("billing:order", number=order.number)
         return HttpResponseRedirect(services.payment_customer_url(payment=payment))
+    period = None
+    if order.kind == Order.Kind.RENEWAL:
+        period = esim_selectors.renewal_period(esim=order.esim,
+                                               validity_days=order.plan.validity_days,
+                                               now=timezone.now())
     return render(request, "billing/pay.html", {
-        "order": order, "failed_payment": selectors.order_last_failed_payment(order=order)})
+        "order": order, "period": period,
+        "failed_payment": selectors.order_last_failed_payment(order=order)})
 
 
 @login_required

@@ -81,6 +81,11 @@ class ESim(models.Model):
                 + urllib.parse.quote(self.lpa_uri, safe=""))
 
     @property
+    def can_renew(self) -> bool:
+        """A profile exists and is not withdrawn: a new plan can be added to it."""
+        return self.state in (self.State.READY, self.State.INSTALLED, self.State.EXPIRED)
+
+    @property
     def can_install(self) -> bool:
         return bool(self.activation_code) and self.state in (self.State.READY,
                                                              self.State.INSTALLED)

@@ -1,3 +1,6 @@
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
 from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
@@ -25,3 +28,32 @@ def esim_current_bundle(esim: ESim) -> Bundle | None:
         esim.bundles.filter(state__in=LIVE_STATES).order_by("created_at", "pk"))
     active = [b for b in bundles if b.state == Bundle.State.ACTIVE]
     return active[0] if active else (bundles[0] if bundles else None)
+
+
+@dataclass(frozen=True)
+class RenewalPeriod:
+    starts_at: datetime | None  # None: not known yet (the eSIM is not installed)
+    ends_at: datetime | None
+    after_current: bool  # queued behind a running plan: starts earlier if its data runs out
+
+
+def renewal_period(*, esim: ESim, validity_days: int, now: datetime) -> RenewalPeriod:
+    """When a plan bought now for this eSIM would run: after the running plan and any
+    plans already waiting, or from now when nothing runs (DESIGN: renewal rules)."""
+    live = list(esim.bundles.filter(state__in=LIVE_STATES).order_by("created_at", "pk"))
+    active = next((b for b in live if b.state == Bundle.State.ACTIVE), None)
+    waiting = [b for b in live if b.state == Bundle.State.QUEUED]
+    length = timedelta(days=validity_days)
+    if active is not None and active.ends_at is not None:
+        start = active.ends_at + sum((timedelta(days=b.validity_days) for b in waiting),
+                                     timedelta())
+        return RenewalPeriod(starts_at=start, ends_at=start + length, after_current=True)
+    if not live and esim.state in (ESim.State.INSTALLED, ESim.State.EXPIRED):
+        return RenewalPeriod(starts_at=now, ends_at=now + length, after_current=False)
+    return RenewalPeriod(starts_at=None, ends_at=None, after_current=bool(live))
+
+
+def esim_last_plan_code(*, esim: ESim) -> str | None:
+    """The plan of the eSIM's most recent bundle: what "renew" offers first."""
+    return (esim.bundles.order_by("-created_at", "-pk")
+            .values_list("plan_code", flat=True).first())

@@ -125,6 +125,10 @@ def bundle_update_from_carrier(*, reference: str, carrier_bundle: carrier.Carrie
         # report of that end was lost or is still on its way.
         (Bundle.objects.filter(esim=bundle.esim_id, state=Bundle.State.ACTIVE)
          .exclude(pk=bundle.pk).update(state=Bundle.State.EXPIRED))
+    if new_state == Bundle.State.ACTIVE and bundle.esim.state == ESim.State.EXPIRED:
+        # A renewal brought an expired eSIM back: the profile is on the device still.
+        bundle.esim.state = ESim.State.INSTALLED
+        bundle.esim.save(update_fields=["state", "updated_at"])
     bundle.state = new_state
     if carrier_bundle.initial_bytes is not None:
         bundle.data_allowance_bytes = carrier_bundle.initial_bytes

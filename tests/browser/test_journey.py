@@ -78,3 +78,17 @@ def test_sign_up_buy_pay_and_find_the_qr_code(browser, live_server, carrier_live
     browser.get(live_server.url + "/esims/")
     assert "My phone" in browser.page_source and "Installed" in browser.page_source
     screenshot("dashboard-phone")
+
+    # Renew with the same plan: the summary shows the new period, then pay again.
+    browser.find_element(By.LINK_TEXT, "Renew").click()
+    period = wait.until(EC.presence_of_element_located((By.ID, "new-period"))).text
+    assert "right after your current plan" in period
+    screenshot("renew-phone")
+    submit(browser, "main form[method=post] button[type=submit]")
+    wait.until(EC.url_contains("/pay/"))
+    submit(browser)
+    wait.until(EC.url_contains("/gateway/simulated/"))
+    submit(browser)
+    wait.until(lambda b: "Waiting to start after the current plan" in b.page_source)
+    browser.get(live_server.url + "/esims/")
+    assert "Next: Japan 3 GB for a week" in browser.page_source
