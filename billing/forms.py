@@ -15,7 +15,9 @@ class NewEsimOrderForm(forms.Form):
         super().__init__(*args, **kwargs)
 
 
-class RenewalOrderForm(forms.Form):
+class PlanOrderForm(forms.Form):
+    """Order a chosen plan (renewal or top-up) for an existing eSIM."""
+
     plan = forms.SlugField(widget=forms.HiddenInput)
     idempotency_key = forms.UUIDField(widget=forms.HiddenInput)
 

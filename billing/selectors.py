@@ -44,8 +44,9 @@ def order_steps(order: Order) -> list[Step]:
     activated = order.completed_at is not None
     steps = [Step(_("Order placed"), "done", order.created_at)]
     steps.append(Step(_("Payment received"), "done" if paid else "current", order.paid_at))
-    at_carrier = (_("Preparing your eSIM at the carrier") if order.kind == Order.Kind.NEW_ESIM
-                  else _("Adding the plan to your eSIM at the carrier"))
+    at_carrier = {Order.Kind.NEW_ESIM: _("Preparing your eSIM at the carrier"),
+                  Order.Kind.RENEWAL: _("Adding the plan to your eSIM at the carrier"),
+                  Order.Kind.TOPUP: _("Adding the data at the carrier")}[order.kind]
     if failed:
         steps.append(Step(at_carrier, "failed", order.failed_at))
         return steps
@@ -58,6 +59,10 @@ def order_steps(order: Order) -> list[Step]:
         steps.append(Step(_("Installed on your device"),
                           "done" if installed else ("current" if activated else "waiting"),
                           esim.installed_at if esim else None))
+        return steps
+    if order.kind == Order.Kind.TOPUP:
+        steps.append(Step(_("Added to your current plan"), "done" if activated else "waiting",
+                          order.completed_at))
         return steps
     bundle = getattr(order, "bundle", None)
     if bundle is not None and bundle.state == Bundle.State.ACTIVE:

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from carrier.client import CarrierError
+from esims import selectors as esim_selectors
 from esims import services as esim_services
 from plans.models import Plan
 
@@ -52,6 +53,21 @@ def order_create_renewal(*, customer, esim, plan: Plan, currency: str, amount_mi
         raise OrderError(_("Choose a plan, not a top-up."))
     return _order_create(customer=customer, idempotency_key=idempotency_key,
                          kind=Order.Kind.RENEWAL, plan=plan, esim=esim, nickname=esim.nickname,
+                         currency=currency, amount_minor=amount_minor)
+
+
+def order_create_topup(*, customer, esim, plan: Plan, currency: str, amount_minor: int,
+                       idempotency_key: str) -> Order:
+    """Create an order adding data to the eSIM's running plan (or return the one this key
+    already created)."""
+    if esim.owner_id != customer.pk:
+        raise OrderError(_("This eSIM is not on your account."))
+    if not plan.is_topup:
+        raise OrderError(_("Choose a top-up."))
+    if esim_selectors.esim_topup_target(esim=esim) is None:
+        raise OrderError(_("A top-up adds data to a running plan, and this eSIM has none."))
+    return _order_create(customer=customer, idempotency_key=idempotency_key,
+                         kind=Order.Kind.TOPUP, plan=plan, esim=esim, nickname=esim.nickname,
                          currency=currency, amount_minor=amount_minor)
 
 
@@ -151,7 +167,7 @@ def _order_mark_paid(*, order: Order) -> None:
     if order.kind == Order.Kind.NEW_ESIM:
         order.esim = esim_services.esim_create_for_order(order=order)
         fields.append("esim")
-    else:
+    elif order.kind == Order.Kind.RENEWAL:
         esim_services.bundle_create_for_order(order=order, esim=order.esim)
     order.save(update_fields=fields)
     order_id = order.pk
@@ -177,18 +193,22 @@ def order_activate(*, order_id: int) -> Order:
     if not Order.objects.filter(pk=order_id, status=Order.Status.ACTIVATING).update(
             activation_attempts=F("activation_attempts") + 1, activation_attempted_at=now):
         return Order.objects.get(pk=order_id)  # done, failed or refunded: nothing to do
-    order = Order.objects.select_related("esim", "bundle").get(pk=order_id)
-    esim = esim_services.esim_provision(esim=order.esim, call_prefix=order.number)
-    bundle = order.bundle
-    bundle.esim = esim
-    esim_services.bundle_apply_at_carrier(bundle=bundle)
+    order = Order.objects.select_related("esim", "plan").get(pk=order_id)
+    if order.kind == Order.Kind.TOPUP:
+        esim_services.topup_apply_at_carrier(esim=order.esim, reference=order.number,
+                                             plan=order.plan)
+    else:
+        esim = esim_services.esim_provision(esim=order.esim, call_prefix=order.number)
+        bundle = order.bundle
+        bundle.esim = esim
+        esim_services.bundle_apply_at_carrier(bundle=bundle)
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.status == Order.Status.ACTIVATING:
             order.status = Order.Status.COMPLETED
             order.completed_at = timezone.now()
             order.save(update_fields=["status", "completed_at"])
-            esim_services.esim_mark_ready(esim_id=esim.pk)
+            esim_services.esim_mark_ready(esim_id=order.esim_id)
     return order
 
 
@@ -204,7 +224,7 @@ def order_activation_fail(*, order_id: int, error: CarrierError) -> Order:
     if order.status in (Order.Status.PAID, Order.Status.ACTIVATING):
         order.status = Order.Status.FAILED
         order.failed_at = timezone.now()
-        order.failure_reason = str(error)
+        order.failure_reason = f"[{error.code}] {error}" if error.code else str(error)
         order.save(update_fields=["status", "failed_at", "failure_reason"])
         log.error("order %s activation failed: %s", order.number, error)
     return order

@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.order_list, name="orders"),
     path("new/<slug:plan_code>/", views.buy, name="buy"),
     path("renew/<int:esim_pk>/", views.renew, name="renew"),
+    path("topup/<int:esim_pk>/", views.topup, name="topup"),
     path("gateway/simulated/<str:reference>/", views.simulated_gateway,
          name="simulated_gateway"),
     path("gateway/simulated/<str:reference>/authenticate/", views.simulated_authenticate,

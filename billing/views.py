@@ -8,13 +8,13 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from esims import selectors as esim_selectors
-from plans.selectors import CatalogueFilter, plan_get_for_sale, plan_list
+from plans.selectors import CatalogueFilter, plan_get_for_sale, plan_list, plans_with_price
 from plans.views import chosen_currency
 
 from . import selectors, services
 from .forms import (
     NewEsimOrderForm,
-    RenewalOrderForm,
+    PlanOrderForm,
     SimulatedAuthenticationForm,
     SimulatedOutcomeForm,
 )
@@ -49,7 +49,7 @@ def renew(request, esim_pk):
     if not esim.can_renew or not plans:
         messages.info(request, _("This eSIM cannot take a new plan right now."))
         return redirect("esims:dashboard")
-    form = RenewalOrderForm(request.POST or None)
+    form = PlanOrderForm(request.POST or None)
     wanted = (request.POST.get("plan") or request.GET.get("plan")
               or esim_selectors.esim_last_plan_code(esim=esim))
     plan = next((p for p in plans if p.code == wanted), None)
@@ -70,7 +70,41 @@ def renew(request, esim_pk):
                                            now=timezone.now())
     return render(request, "billing/renew.html", {
         "esim": esim, "plans": plans, "plan": plan, "currency": currency, "period": period,
-        "form": RenewalOrderForm(initial={"plan": plan.code})})
+        "form": PlanOrderForm(initial={"plan": plan.code})})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def topup(request, esim_pk):
+    """Add data to the eSIM's running plan; its end date does not change."""
+    esim = esim_selectors.esim_get_for_owner(owner=request.user, pk=esim_pk)
+    currency = chosen_currency(request)
+    target = esim_selectors.esim_topup_target(esim=esim)
+    topups = list(plans_with_price(currency=currency).filter(is_topup=True)
+                  .order_by("data_mb", "pk"))
+    if target is None or not topups:
+        messages.info(request, _("A top-up adds data to a running plan, and this eSIM has "
+                                 "none. Renew it instead."))
+        return redirect("esims:dashboard")
+    wanted = request.POST.get("plan") or request.GET.get("plan")
+    plan = next((p for p in topups if p.code == wanted), None)
+    if plan is None and wanted is not None:
+        raise Http404("No such top-up on sale.")
+    plan = plan or topups[0]
+    form = PlanOrderForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            order = services.order_create_topup(
+                customer=request.user, esim=esim, plan=plan, currency=currency,
+                amount_minor=plan.price_minor,
+                idempotency_key=str(form.cleaned_data["idempotency_key"]))
+        except services.OrderError as exc:
+            messages.error(request, str(exc))
+            return redirect("esims:dashboard")
+        return redirect("billing:pay", number=order.number)
+    return render(request, "billing/topup.html", {
+        "esim": esim, "bundle": target, "plans": topups, "plan": plan, "currency": currency,
+        "form": PlanOrderForm(initial={"plan": plan.code})})
 
 
 @login_required

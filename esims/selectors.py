@@ -57,3 +57,9 @@ def esim_last_plan_code(*, esim: ESim) -> str | None:
     """The plan of the eSIM's most recent bundle: what "renew" offers first."""
     return (esim.bundles.order_by("-created_at", "-pk")
             .values_list("plan_code", flat=True).first())
+
+
+def esim_topup_target(*, esim: ESim) -> Bundle | None:
+    """The running bundle a top-up would add data to: active and not unlimited."""
+    return (esim.bundles.filter(state=Bundle.State.ACTIVE, data_allowance_bytes__isnull=False)
+            .first())

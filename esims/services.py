@@ -71,6 +71,15 @@ def bundle_apply_at_carrier(*, bundle: Bundle) -> Bundle:
                                       reported_at=timezone.now())
 
 
+def topup_apply_at_carrier(*, esim: ESim, reference: str, plan) -> None:
+    """Add a top-up's data to the eSIM's running bundle at the carrier (the same
+    reference twice is a no-op there), then take in the bundle's new allowance."""
+    carrier.bundle_apply(iccid=esim.iccid, reference=reference, bundle_code=plan.code,
+                         kind="topup", validity_days=plan.validity_days,
+                         initial_bytes=plan.data_bytes)
+    esim_sync_from_carrier(esim_id=esim.pk)
+
+
 @transaction.atomic
 def esim_mark_ready(*, esim_id: int) -> ESim:
     esim = ESim.objects.select_for_update().get(pk=esim_id)

@@ -359,3 +359,16 @@ FAIR_USE = (
     "Fair use: after 5 GB a day, speed is reduced to 1 Mbit/s until midnight.",
     "合理使用：每天超过 5 GB 后，网速降至 1 Mbit/s，直到午夜。",
 )
+
+# Top-ups add data to the plan running on an eSIM, wherever it works.
+# code, name (en, zh), MB, prices (USD cents, EUR cents, CNY fen)
+TOPUPS = [
+    ("topup-1gb", ("Top-up 1 GB", "流量加油包 1 GB"), 1024, (300, 280, 2100)),
+    ("topup-3gb", ("Top-up 3 GB", "流量加油包 3 GB"), 3 * 1024, (800, 750, 5800)),
+    ("topup-10gb", ("Top-up 10 GB", "流量加油包 10 GB"), 10 * 1024, (2000, 1850, 14500)),
+]
+
+DESCRIPTION = ("Data only unless calls are listed; hotspot allowed; starts when installed.",
+               "除注明通话外仅含数据；可开热点；安装后开始计时。")
+TOPUP_DESCRIPTION = ("Adds data to the plan running on your eSIM.",
+                     "为 eSIM 上正在使用的套餐增加流量。")

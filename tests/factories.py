@@ -91,11 +91,13 @@ class BundleFactory(factory.django.DjangoModelFactory):
     ends_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=7))
 
 
-def paid_new_esim_order(customer) -> Order:
+def paid_new_esim_order(customer, plan: Plan | None = None) -> Order:
     """An order for a new eSIM just paid: its eSIM and bundle exist, not yet activated."""
     from esims.services import esim_create_for_order
 
-    order = OrderFactory(customer=customer, status=Order.Status.PAID, paid_at=timezone.now())
+    extra = {"plan": plan} if plan is not None else {}
+    order = OrderFactory(customer=customer, status=Order.Status.PAID, paid_at=timezone.now(),
+                         **extra)
     order.esim = esim_create_for_order(order=order)
     order.save(update_fields=["esim"])
     return order

@@ -7,52 +7,18 @@ from datetime import timedelta
 import pytest
 from django.urls import reverse
 
-from billing import services
 from billing.models import Order
 from esims.models import Bundle, ESim
 from esims.services import esim_sync_from_carrier
-from tests.factories import ESimFactory, PlanFactory, paid_new_esim_order
+from tests.billing.conftest import pay_and_activate
+from tests.factories import ESimFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def plans():
-    return {"week": PlanFactory(code="jp-week", name="Japan week", validity_days=7),
-            "month": PlanFactory(code="jp-month", name="Japan month", validity_days=30,
-                                 prices={"USD": 1800, "EUR": 1700, "CNY": 12800})}
-
-
-@pytest.fixture
-def installed_esim(carrier, alice, plans):
-    """An eSIM bought with the week plan, installed, its bundle running at the carrier.
-    The simulated phone uses no data, so plans end by time, not by depletion."""
-    carrier.configure(usage_bytes_per_second=0)
-    order = paid_new_esim_order(alice)
-    order.plan = plans["week"]
-    order.save()
-    order.bundle.plan, order.bundle.plan_code = plans["week"], "jp-week"
-    order.bundle.save()
-    services.order_activate(order_id=order.pk)
-    esim = ESim.objects.get(pk=order.esim_id)
-    carrier.download(esim.iccid)
-    esim_sync_from_carrier(esim_id=esim.pk)
-    esim.refresh_from_db()
-    assert esim.state == ESim.State.INSTALLED
-    return esim
 
 
 def renew(client, esim, plan_code, key=None):
     return client.post(reverse("billing:renew", args=[esim.pk]),
                        {"plan": plan_code, "idempotency_key": key or str(uuid.uuid4())})
-
-
-def pay_and_activate(client, order_number, django_capture_on_commit_callbacks):
-    response = client.post(reverse("billing:pay", args=[order_number]))
-    response = client.post(response["Location"], {"outcome": "success"})
-    with django_capture_on_commit_callbacks(execute=True):
-        client.get(response["Location"])
-    return Order.objects.get(number=order_number)
 
 
 def test_renewal_page_shows_the_exact_new_period_in_the_customers_time(

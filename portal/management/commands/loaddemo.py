@@ -18,26 +18,32 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         for sort_order, row in enumerate(demo.PLANS):
             self._plan(sort_order, *row)
+        for sort_order, (code, names, mb, prices) in enumerate(demo.TOPUPS, len(demo.PLANS)):
+            self._plan(sort_order, code, names, "global", demo.GLOBAL,
+                       ("Added to your current plan", "加入当前套餐"), 1, "day", mb, None, None,
+                       prices, is_topup=True)
         self._user(DEMO_EMAIL, DEMO_PASSWORD, staff=False)
         self._user(STAFF_EMAIL, STAFF_PASSWORD, staff=True)
-        self.stdout.write(f"Loaded {len(demo.PLANS)} plans; demo customer {DEMO_EMAIL} / "
+        self.stdout.write(f"Loaded {len(demo.PLANS)} plans and {len(demo.TOPUPS)} top-ups; "
+                          f"demo customer {DEMO_EMAIL} / "
                           f"{DEMO_PASSWORD}; support {STAFF_EMAIL} / {STAFF_PASSWORD}.")
 
     def _plan(self, sort_order, code, names, scope, countries, coverage, days, kind, mb,
-              voice, sms, prices):
+              voice, sms, prices, *, is_topup=False):
         if coverage is None:
             coverage = demo.REGIONS[countries[0]]
         fair_use = demo.FAIR_USE if mb is None else ("", "")
+        description = demo.TOPUP_DESCRIPTION if is_topup else demo.DESCRIPTION
         plan, _created = Plan.objects.update_or_create(code=code, defaults={
             "name_en": names[0], "name_zh_hans": names[1],
             "coverage_name_en": coverage[0], "coverage_name_zh_hans": coverage[1],
-            "description_en": f"{names[0]}. Data only unless calls are listed; "
-                              "hotspot allowed; starts when installed.",
-            "description_zh_hans": f"{names[1]}。除注明通话外仅含数据；可开热点；安装后开始计时。",
+            "description_en": f"{names[0]}. {description[0]}",
+            "description_zh_hans": f"{names[1]}。{description[1]}",
             "fair_use_note_en": fair_use[0], "fair_use_note_zh_hans": fair_use[1],
             "coverage_scope": scope, "countries": countries, "validity_days": days,
             "validity_kind": kind, "data_mb": mb, "voice_minutes": voice, "sms_count": sms,
-            "is_active": True, "sort_order": sort_order,
+            "is_active": True, "sort_order": sort_order, "is_topup": is_topup,
+            "is_auto_renewable": not is_topup,
         })
         for currency, amount in zip(("USD", "EUR", "CNY"), prices, strict=True):
             PlanPrice.objects.update_or_create(plan=plan, currency=currency,
