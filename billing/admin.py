@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import Order, Payment
+from .models import Order, Payment, Receipt
 
 
 class PaymentInline(admin.TabularInline):
@@ -43,6 +43,24 @@ class PaymentAdmin(admin.ModelAdmin):
     readonly_fields = [f.name for f in Payment._meta.fields if f.name != "id"]
 
     def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Receipt)
+class ReceiptAdmin(admin.ModelAdmin):
+    list_display = ["number", "order", "customer", "total_minor", "currency", "issued_at"]
+    list_filter = ["year", "currency"]
+    search_fields = ["number", "order__number", "customer__email"]
+    list_select_related = ["order", "customer"]
+    readonly_fields = [f.name for f in Receipt._meta.fields if f.name != "id"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False
 
     def has_delete_permission(self, request, obj=None):

@@ -163,3 +163,54 @@ class SimulatedCharge(models.Model):
 
     def __str__(self):
         return self.reference
+
+
+class ReceiptCounter(models.Model):
+    """The last receipt number issued in a year. Locked while a receipt is issued, in the
+    same transaction, so numbers have no gaps and no repeats."""
+
+    year = models.PositiveIntegerField(primary_key=True)
+    last_number = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("receipt counter")
+        verbose_name_plural = _("receipt counters")
+
+    def __str__(self):
+        return f"{self.year}: {self.last_number}"
+
+
+class Receipt(models.Model):
+    """Issued once per paid order and never changed afterwards."""
+
+    number = models.CharField(_("receipt number"), max_length=20, unique=True)
+    year = models.PositiveIntegerField(_("year"))
+    sequence = models.PositiveIntegerField(_("number in the year"))
+    order = models.OneToOneField(Order, on_delete=models.PROTECT, related_name="receipt",
+                                 verbose_name=_("order"))
+    customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                 related_name="receipts", verbose_name=_("customer"))
+    billed_to = models.CharField(_("billed to"), max_length=254)
+    issued_at = models.DateTimeField(_("issued"), default=timezone.now)
+    currency = models.CharField(_("currency"), max_length=3)
+    total_minor = models.PositiveIntegerField(_("total (minor units)"))
+    # [{"description": {"en": ..., "zh-hans": ...}, "quantity": 1, "amount_minor": ...}]
+    lines = models.JSONField(_("lines"))
+    payment_method = models.CharField(_("paid with"), max_length=100)
+
+    class Meta:
+        verbose_name = _("receipt")
+        verbose_name_plural = _("receipts")
+        ordering = ["-issued_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["year", "sequence"], name="receipt_gapless_number"),
+        ]
+
+    def __str__(self):
+        return self.number
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("A receipt is never changed once issued; refunds issue a credit "
+                             "note.")
+        super().save(*args, **kwargs)

@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from esims.models import Bundle, ESim
 
-from .models import Order, Payment
+from .models import Order, Payment, Receipt
 
 
 def order_get_for_customer(*, customer, number: str) -> Order:
@@ -19,6 +19,15 @@ def order_get_for_customer(*, customer, number: str) -> Order:
 
 def order_list_for_customer(*, customer):
     return Order.objects.filter(customer=customer).select_related("plan", "esim")
+
+
+def receipt_list_for_customer(*, customer):
+    return Receipt.objects.filter(customer=customer).select_related("order")
+
+
+def receipt_get_for_customer(*, customer, number: str) -> Receipt:
+    return get_object_or_404(Receipt.objects.select_related("order"), customer=customer,
+                             number=number)
 
 
 def payment_get_for_order(*, order: Order, pk: int) -> Payment:

@@ -21,6 +21,7 @@ from plans.models import Plan
 
 from .gateways import get_gateway
 from .models import Order, Payment
+from .receipts import receipt_issue
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def payment_sync(*, payment_id: int) -> Payment:
         if charge.status == "succeeded":
             payment.status = Payment.Status.SUCCEEDED
             payment.save(update_fields=["status", "updated_at"])
-            _order_mark_paid(order=order)
+            _order_mark_paid(order=order, payment=payment)
         elif charge.status == "failed":
             payment.status = Payment.Status.FAILED
             payment.failure_code = charge.failure_code or "declined"
@@ -155,7 +156,7 @@ def payment_claim_for_reconciliation(*, quiet_for: timedelta, give_up_after: tim
             if Payment.objects.filter(pk=pk, checked_at=checked).update(checked_at=now)]
 
 
-def _order_mark_paid(*, order: Order) -> None:
+def _order_mark_paid(*, order: Order, payment: Payment) -> None:
     """Called with the order locked, once its money is in."""
     if order.status != Order.Status.PENDING_PAYMENT:
         # A second successful payment for one order: support must refund it.
@@ -170,6 +171,7 @@ def _order_mark_paid(*, order: Order) -> None:
     elif order.kind == Order.Kind.RENEWAL:
         esim_services.bundle_create_for_order(order=order, esim=order.esim)
     order.save(update_fields=fields)
+    receipt_issue(order=order, payment=payment)
     order_id = order.pk
     transaction.on_commit(lambda: _enqueue_activation(order_id))
 

@@ -1,6 +1,6 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -20,6 +20,7 @@ from .forms import (
 )
 from .gateways.simulated import simulated_charge_decide
 from .models import Order, Payment, SimulatedCharge
+from .receipt_pdf import receipt_pdf
 
 
 @login_required
@@ -105,6 +106,22 @@ def topup(request, esim_pk):
     return render(request, "billing/topup.html", {
         "esim": esim, "bundle": target, "plans": topups, "plan": plan, "currency": currency,
         "form": PlanOrderForm(initial={"plan": plan.code})})
+
+
+@login_required
+def receipt_list(request):
+    receipts = selectors.receipt_list_for_customer(customer=request.user)
+    return render(request, "billing/receipt_list.html", {"receipts": receipts})
+
+
+@login_required
+def receipt_download(request, number):
+    """The receipt as a PDF in the customer's language; another customer's is a 404."""
+    receipt = selectors.receipt_get_for_customer(customer=request.user, number=number)
+    response = HttpResponse(receipt_pdf(receipt, time_zone=request.user.time_zone),
+                            content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{receipt.number}.pdf"'
+    return response
 
 
 @login_required

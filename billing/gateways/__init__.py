@@ -10,6 +10,7 @@ from typing import Protocol
 
 from django.conf import settings
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext_lazy as _
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Gateway(Protocol):
 
 
 GATEWAYS = {"simulated": "billing.gateways.simulated.SimulatedGateway"}
+GATEWAY_LABELS = {"simulated": _("Simulated card (test payment)")}
 
 
 def get_gateway(name: str | None = None) -> Gateway:

@@ -224,6 +224,9 @@ ACTIVATION_GIVE_UP_AFTER_HOURS = env_int("ACTIVATION_GIVE_UP_AFTER_HOURS", 48, m
 PORTAL_CURRENCIES = env_list("PORTAL_CURRENCIES", ["USD", "EUR", "CNY"])
 PORTAL_DEFAULT_CURRENCY = env_str("PORTAL_DEFAULT_CURRENCY", PORTAL_CURRENCIES[0])
 SUPPORT_EMAIL = env_str("SUPPORT_EMAIL", "support@localhost")
+# Who issues receipts: the operator's legal name and address ("|" separates lines).
+RECEIPT_ISSUER_NAME = env_str("RECEIPT_ISSUER_NAME", "eSIM Portal")
+RECEIPT_ISSUER_ADDRESS = env_str("RECEIPT_ISSUER_ADDRESS", "Set RECEIPT_ISSUER_ADDRESS")
 
 LOGGING = {
     "version": 1,
