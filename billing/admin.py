@@ -1,6 +1,16 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.translation import gettext_lazy as _
 
-from .models import Order, Payment, Receipt
+from carrier.client import CarrierError
+
+from . import services
+from .gateways import GatewayError
+from .models import CreditNote, Order, Payment, Receipt
 
 
 class PaymentInline(admin.TabularInline):
@@ -15,6 +25,11 @@ class PaymentInline(admin.TabularInline):
         return False
 
 
+class RefundForm(forms.Form):
+    reason = forms.CharField(label=_("Reason (recorded, and printed on the credit note)"),
+                             max_length=255)
+
+
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
     list_display = ["number", "customer", "kind", "plan", "amount_minor", "currency", "status",
@@ -25,12 +40,60 @@ class OrderAdmin(admin.ModelAdmin):
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in Order._meta.fields if f.name != "id"]
     inlines = [PaymentInline]
+    change_form_template = "admin/billing/order/change_form.html"
 
     def has_add_permission(self, request):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def get_urls(self):
+        return [
+            path("<int:pk>/refund/", self.admin_site.admin_view(self.refund_view),
+                 name="billing_order_refund"),
+            path("<int:pk>/retry-activation/", self.admin_site.admin_view(self.retry_view),
+                 name="billing_order_retry"),
+            *super().get_urls(),
+        ]
+
+    def _order_for_action(self, request, pk):
+        if not self.has_view_permission(request) or not request.user.has_perm(
+                "billing.change_order"):
+            raise PermissionDenied
+        return get_object_or_404(Order, pk=pk)
+
+    def refund_view(self, request, pk):
+        """Confirm, then refund through the gateway and issue a credit note."""
+        order = self._order_for_action(request, pk)
+        form = RefundForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.order_refund(order_id=order.pk, actor=request.user,
+                                      reason=form.cleaned_data["reason"])
+            except (services.OrderError, GatewayError, CarrierError) as exc:
+                messages.error(request, _("Not refunded: %(error)s") % {"error": exc})
+            else:
+                messages.success(request, _("Order %(number)s refunded.") % {
+                    "number": order.number})
+            return redirect(reverse("admin:billing_order_change", args=[order.pk]))
+        context = {**self.admin_site.each_context(request), "order": order, "form": form,
+                   "opts": self.model._meta, "title": _("Refund order %(number)s") % {
+                       "number": order.number}}
+        return TemplateResponse(request, "admin/billing/order/refund.html", context)
+
+    def retry_view(self, request, pk):
+        order = self._order_for_action(request, pk)
+        if request.method != "POST":
+            return redirect(reverse("admin:billing_order_change", args=[order.pk]))
+        try:
+            services.order_activation_retry(order_id=order.pk, actor=request.user)
+        except services.OrderError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, _("Activation of %(number)s is being retried.") % {
+                "number": order.number})
+        return redirect(reverse("admin:billing_order_change", args=[order.pk]))
 
 
 @admin.register(Payment)
@@ -49,14 +112,7 @@ class PaymentAdmin(admin.ModelAdmin):
         return False
 
 
-@admin.register(Receipt)
-class ReceiptAdmin(admin.ModelAdmin):
-    list_display = ["number", "order", "customer", "total_minor", "currency", "issued_at"]
-    list_filter = ["year", "currency"]
-    search_fields = ["number", "order__number", "customer__email"]
-    list_select_related = ["order", "customer"]
-    readonly_fields = [f.name for f in Receipt._meta.fields if f.name != "id"]
-
+class _ReadOnlyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
@@ -65,3 +121,18 @@ class ReceiptAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Receipt)
+class ReceiptAdmin(_ReadOnlyAdmin):
+    list_display = ["number", "order", "customer", "total_minor", "currency", "issued_at"]
+    list_filter = ["year", "currency"]
+    search_fields = ["number", "order__number", "customer__email"]
+    list_select_related = ["order", "customer"]
+
+
+@admin.register(CreditNote)
+class CreditNoteAdmin(_ReadOnlyAdmin):
+    list_display = ["number", "receipt", "total_minor", "currency", "reason", "issued_at"]
+    search_fields = ["number", "receipt__number", "receipt__order__number"]
+    list_select_related = ["receipt"]

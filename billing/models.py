@@ -54,6 +54,7 @@ class Order(models.Model):
                                                  blank=True)
     completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
     failed_at = models.DateTimeField(_("failed"), null=True, blank=True)
+    refunded_at = models.DateTimeField(_("refunded"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("order")
@@ -146,6 +147,7 @@ class SimulatedCharge(models.Model):
         REQUIRES_ACTION = "requires_action", _("Needs authentication")
         SUCCEEDED = "succeeded", _("Succeeded")
         DECLINED = "declined", _("Declined")
+        REFUNDED = "refunded", _("Refunded")
 
     reference = models.CharField(max_length=40, unique=True)
     amount_minor = models.PositiveIntegerField()
@@ -165,19 +167,24 @@ class SimulatedCharge(models.Model):
         return self.reference
 
 
-class ReceiptCounter(models.Model):
-    """The last receipt number issued in a year. Locked while a receipt is issued, in the
-    same transaction, so numbers have no gaps and no repeats."""
+class DocumentCounter(models.Model):
+    """The last number issued in a series (receipts "R", credit notes "C") in a year.
+    Locked while a document is issued, in the same transaction, so numbers have no gaps
+    and no repeats."""
 
-    year = models.PositiveIntegerField(primary_key=True)
+    series = models.CharField(max_length=1)
+    year = models.PositiveIntegerField()
     last_number = models.PositiveIntegerField(default=0)
 
     class Meta:
-        verbose_name = _("receipt counter")
-        verbose_name_plural = _("receipt counters")
+        verbose_name = _("document counter")
+        verbose_name_plural = _("document counters")
+        constraints = [
+            models.UniqueConstraint(fields=["series", "year"], name="document_counter_once"),
+        ]
 
     def __str__(self):
-        return f"{self.year}: {self.last_number}"
+        return f"{self.series}-{self.year}: {self.last_number}"
 
 
 class Receipt(models.Model):
@@ -213,4 +220,36 @@ class Receipt(models.Model):
         if self.pk is not None:
             raise ValueError("A receipt is never changed once issued; refunds issue a credit "
                              "note.")
+        super().save(*args, **kwargs)
+
+
+class CreditNote(models.Model):
+    """Issued when a paid order is refunded; refers to the order's receipt."""
+
+    number = models.CharField(_("credit note number"), max_length=20, unique=True)
+    year = models.PositiveIntegerField(_("year"))
+    sequence = models.PositiveIntegerField(_("number in the year"))
+    receipt = models.OneToOneField(Receipt, on_delete=models.PROTECT,
+                                   related_name="credit_note", verbose_name=_("receipt"))
+    issued_at = models.DateTimeField(_("issued"), default=timezone.now)
+    currency = models.CharField(_("currency"), max_length=3)
+    total_minor = models.PositiveIntegerField(_("amount refunded (minor units)"))
+    reason = models.CharField(_("reason"), max_length=255)
+    gateway_refund_reference = models.CharField(_("gateway refund reference"), max_length=100)
+
+    class Meta:
+        verbose_name = _("credit note")
+        verbose_name_plural = _("credit notes")
+        ordering = ["-issued_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["year", "sequence"],
+                                    name="credit_note_gapless_number"),
+        ]
+
+    def __str__(self):
+        return self.number
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("A credit note is never changed once issued.")
         super().save(*args, **kwargs)

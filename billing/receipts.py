@@ -1,11 +1,12 @@
-"""Receipts: issued once per paid order, numbered without gaps per year (R-2026-000123)."""
+"""Receipts and credit notes: each numbered without gaps per year (R-2026-000123,
+C-2026-000007), issued inside the transaction that pays or refunds the order."""
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import translation
 from modeltranslation.utils import build_localized_fieldname
 
-from .models import Order, Payment, Receipt, ReceiptCounter
+from .models import CreditNote, DocumentCounter, Order, Payment, Receipt
 
 
 def _describe(order: Order) -> dict[str, str]:
@@ -23,18 +24,35 @@ def receipt_issue(*, order: Order, payment: Payment) -> Receipt:
     """Issue the order's receipt. Called inside the transaction that marks the order paid
     (with the order locked): if that transaction rolls back, so does the number."""
     year = order.paid_at.year
-    try:
-        with transaction.atomic():
-            ReceiptCounter.objects.get_or_create(year=year)
-    except IntegrityError:
-        pass  # another transaction created this year's counter a moment ago
-    counter = ReceiptCounter.objects.select_for_update().get(year=year)
-    counter.last_number += 1
-    counter.save(update_fields=["last_number"])
+    sequence = _next_number(series="R", year=year)
     return Receipt.objects.create(
-        number=f"R-{year}-{counter.last_number:06d}", year=year,
-        sequence=counter.last_number, order=order, customer=order.customer,
+        number=f"R-{year}-{sequence:06d}", year=year,
+        sequence=sequence, order=order, customer=order.customer,
         billed_to=order.customer.email, issued_at=order.paid_at, currency=order.currency,
         total_minor=order.amount_minor, payment_method=payment.gateway,
         lines=[{"description": _describe(order), "quantity": 1,
                 "amount_minor": order.amount_minor}])
+
+
+def credit_note_issue(*, receipt: Receipt, reason: str, refund_reference: str,
+                      at) -> CreditNote:
+    """Issue the credit note for a refunded order, inside the refunding transaction."""
+    sequence = _next_number(series="C", year=at.year)
+    return CreditNote.objects.create(
+        number=f"C-{at.year}-{sequence:06d}", year=at.year, sequence=sequence,
+        receipt=receipt, issued_at=at, currency=receipt.currency,
+        total_minor=receipt.total_minor, reason=reason[:255],
+        gateway_refund_reference=refund_reference)
+
+
+def _next_number(*, series: str, year: int) -> int:
+    """Take the next number of the series; the caller's transaction holds the lock."""
+    try:
+        with transaction.atomic():
+            DocumentCounter.objects.get_or_create(series=series, year=year)
+    except IntegrityError:
+        pass  # another transaction created this year's counter a moment ago
+    counter = DocumentCounter.objects.select_for_update().get(series=series, year=year)
+    counter.last_number += 1
+    counter.save(update_fields=["last_number"])
+    return counter.last_number

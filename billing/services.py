@@ -18,10 +18,12 @@ from carrier.client import CarrierError
 from esims import selectors as esim_selectors
 from esims import services as esim_services
 from plans.models import Plan
+from support.models import StaffAction
+from support.services import staff_action_record
 
 from .gateways import get_gateway
 from .models import Order, Payment
-from .receipts import receipt_issue
+from .receipts import credit_note_issue, receipt_issue
 
 log = logging.getLogger(__name__)
 
@@ -247,3 +249,49 @@ def order_activation_claim_stalled(*, older_than: timedelta, limit: int = 500) -
                 activation_attempted_at=now):
             claimed.append(pk)
     return claimed
+
+
+def order_refund(*, order_id: int, actor, reason: str) -> Order:
+    """Refund a paid order in full: take back what it applied at the carrier, refund the
+    payment at the gateway, then (in one transaction) mark it refunded, issue the credit
+    note and record who did it. Every step is safe to repeat, so a refund cut short is
+    finished by doing it again."""
+    order = Order.objects.select_related("esim").get(pk=order_id)
+    if order.status == Order.Status.REFUNDED:
+        return order
+    if order.paid_at is None:
+        raise OrderError(_("This order was never paid."))
+    payment = order.payments.get(status=Payment.Status.SUCCEEDED)
+    esim_services.order_take_back_at_carrier(order=order)
+    refund_reference = get_gateway(payment.gateway).charge_refund(
+        reference=payment.gateway_reference, amount_minor=payment.amount_minor)
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.status == Order.Status.REFUNDED:
+            return order
+        now = timezone.now()
+        order.status = Order.Status.REFUNDED
+        order.refunded_at = now
+        order.save(update_fields=["status", "refunded_at"])
+        note = credit_note_issue(receipt=order.receipt, reason=reason,
+                                 refund_reference=refund_reference, at=now)
+        staff_action_record(actor=actor, kind=StaffAction.Kind.REFUND, order=order,
+                            esim=order.esim, note=reason, outcome=note.number)
+    return order
+
+
+def order_activation_retry(*, order_id: int, actor) -> Order:
+    """Support asks for another activation attempt of a failed or stuck paid order."""
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.status not in (Order.Status.FAILED, Order.Status.PAID,
+                                Order.Status.ACTIVATING):
+            raise OrderError(_("Only a paid order that is not active yet can be retried."))
+        order.status = Order.Status.ACTIVATING
+        order.failed_at = None
+        order.failure_reason = ""
+        order.save(update_fields=["status", "failed_at", "failure_reason"])
+        staff_action_record(actor=actor, kind=StaffAction.Kind.RETRY_ACTIVATION, order=order,
+                            esim=order.esim)
+        transaction.on_commit(lambda: _enqueue_activation(order_id))
+    return order

@@ -191,6 +191,11 @@ def bundle_list(*, iccid: str) -> list[CarrierBundle]:
     return [CarrierBundle.from_json(item) for item in data.get("bundles", [])]
 
 
+def bundle_revoke(*, reference: str) -> CarrierBundle:
+    """Withdraw a bundle (or take a top-up's data back); revoking twice is a no-op."""
+    return CarrierBundle.from_json(_api("POST", f"/api/v1/bundles/{reference}/revoke"))
+
+
 def signature_is_valid(body: bytes, header: str) -> bool:
     """Callbacks carry `X-Signature: sha256=<hex HMAC-SHA256 of the raw body>`."""
     if not header or not header.startswith("sha256="):

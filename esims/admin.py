@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from billing.models import Order
+
 from .models import Bundle, ESim
 
 
@@ -15,6 +17,38 @@ class BundleInline(admin.TabularInline):
 
     def has_add_permission(self, request, obj=None):
         return False
+
+
+class OrderInline(admin.TabularInline):
+    """The eSIM's orders with how each was paid, its receipt and any credit note."""
+
+    model = Order
+    extra = 0
+    can_delete = False
+    show_change_link = True
+    fields = ["number", "kind", "plan", "status", "amount_minor", "currency", "paid_at",
+              "payments", "receipt", "credit_note"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def get_queryset(self, request):
+        return (super().get_queryset(request).select_related("plan", "receipt__credit_note")
+                .prefetch_related("payments"))
+
+    @admin.display(description=_("payments"))
+    def payments(self, order):
+        return ", ".join(f"{p.gateway} {p.get_status_display()}" for p in order.payments.all())
+
+    @admin.display(description=_("receipt"))
+    def receipt(self, order):
+        return getattr(getattr(order, "receipt", None), "number", "-")
+
+    @admin.display(description=_("credit note"))
+    def credit_note(self, order):
+        receipt = getattr(order, "receipt", None)
+        return getattr(getattr(receipt, "credit_note", None), "number", "-")
 
 
 @admin.register(ESim)
@@ -36,7 +70,24 @@ class ESimAdmin(admin.ModelAdmin):
         (_("Dates"), {"fields": ["created_at", "ready_at", "installed_at", "synced_at",
                                  "updated_at"]}),
     ]
-    inlines = [BundleInline]
+    inlines = [OrderInline, BundleInline]
+    actions = ["switch_auto_renew_off"]
+
+    @admin.action(description=_("Switch auto-renewal off (recorded)"),
+                  permissions=["change"])
+    def switch_auto_renew_off(self, request, queryset):
+        from esims.services import esim_auto_renew_off
+        from support.models import StaffAction
+        from support.services import staff_action_record
+
+        switched = 0
+        for esim in queryset:
+            if esim_auto_renew_off(esim=esim):
+                staff_action_record(actor=request.user, kind=StaffAction.Kind.AUTO_RENEW_OFF,
+                                    esim=esim)
+                switched += 1
+        self.message_user(request, _("Auto-renewal switched off on %(n)d eSIM(s).") % {
+            "n": switched})
 
     def has_add_permission(self, request):
         return False

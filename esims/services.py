@@ -80,6 +80,26 @@ def topup_apply_at_carrier(*, esim: ESim, reference: str, plan) -> None:
     esim_sync_from_carrier(esim_id=esim.pk)
 
 
+def order_take_back_at_carrier(*, order) -> None:
+    """Withdraw what a refunded order applied at the carrier (its bundle, or a top-up's
+    data), so nothing keeps running unpaid. Safe to repeat."""
+    bundle = Bundle.objects.filter(order=order).first()
+    if bundle is not None:
+        if bundle.applied_at is not None:
+            carrier.bundle_revoke(reference=bundle.carrier_reference)
+        Bundle.objects.filter(pk=bundle.pk).exclude(
+            state__in=[Bundle.State.EXPIRED, Bundle.State.DEPLETED]).update(
+            state=Bundle.State.REVOKED)
+    elif order.kind == "topup" and order.completed_at is not None:
+        carrier.bundle_revoke(reference=order.number)
+        esim_sync_from_carrier(esim_id=order.esim_id)
+
+
+def esim_auto_renew_off(*, esim: ESim) -> bool:
+    """Switch auto-renewal off at once; False when it was already off."""
+    return bool(ESim.objects.filter(pk=esim.pk, auto_renew=True).update(auto_renew=False))
+
+
 @transaction.atomic
 def esim_mark_ready(*, esim_id: int) -> ESim:
     esim = ESim.objects.select_for_update().get(pk=esim_id)

@@ -2,8 +2,11 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from billing import services as billing_services
+from esims.models import ESim
+from esims.services import esim_sync_from_carrier
 from tests import services
-from tests.factories import UserFactory
+from tests.factories import PlanFactory, UserFactory, paid_new_esim_order
 
 
 def pytest_report_header(config):
@@ -84,3 +87,25 @@ def carrier_live(live_server, settings):
         settings.CARRIER_API_KEY = sim.api_key
         settings.CARRIER_CALLBACK_SECRET = sim.callback_secret
         yield sim
+
+
+@pytest.fixture
+def plans():
+    return {"week": PlanFactory(code="jp-week", name="Japan week", validity_days=7),
+            "month": PlanFactory(code="jp-month", name="Japan month", validity_days=30,
+                                 prices={"USD": 1800, "EUR": 1700, "CNY": 12800})}
+
+
+@pytest.fixture
+def installed_esim(carrier, alice, plans):
+    """An eSIM bought with the week plan, installed, its bundle running at the carrier.
+    The simulated phone uses no data, so plans end by time, not by depletion."""
+    carrier.configure(usage_bytes_per_second=0)
+    order = paid_new_esim_order(alice, plan=plans["week"])
+    billing_services.order_activate(order_id=order.pk)
+    esim = ESim.objects.get(pk=order.esim_id)
+    carrier.download(esim.iccid)
+    esim_sync_from_carrier(esim_id=esim.pk)
+    esim.refresh_from_db()
+    assert esim.state == ESim.State.INSTALLED
+    return esim

@@ -34,6 +34,10 @@ class Gateway(Protocol):
 
     def charge_retrieve(self, *, reference: str) -> GatewayCharge: ...
 
+    def charge_refund(self, *, reference: str, amount_minor: int) -> str:
+        """Refund a succeeded charge in full; returns the refund's reference. Refunding
+        the same charge again returns the same reference and moves no money."""
+
 
 GATEWAYS = {"simulated": "billing.gateways.simulated.SimulatedGateway"}
 GATEWAY_LABELS = {"simulated": _("Simulated card (test payment)")}

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from billing.models import SimulatedCharge
 
-from . import GatewayCharge
+from . import GatewayCharge, GatewayError
 
 DECLINE_CODES = ("card_declined", "insufficient_funds", "expired_card")
 
@@ -22,6 +22,7 @@ def _as_charge(charge: SimulatedCharge) -> GatewayCharge:
         SimulatedCharge.Status.REQUIRES_ACTION: "requires_action",
         SimulatedCharge.Status.SUCCEEDED: "succeeded",
         SimulatedCharge.Status.DECLINED: "failed",
+        SimulatedCharge.Status.REFUNDED: "succeeded",  # it was paid; the refund is separate
     }[charge.status]
     return GatewayCharge(reference=charge.reference, status=status,
                          failure_code=charge.decline_code)
@@ -41,6 +42,16 @@ class SimulatedGateway:
 
     def charge_retrieve(self, *, reference: str) -> GatewayCharge:
         return _as_charge(SimulatedCharge.objects.get(reference=reference))
+
+    @transaction.atomic
+    def charge_refund(self, *, reference: str, amount_minor: int) -> str:
+        charge = SimulatedCharge.objects.select_for_update().get(reference=reference)
+        if charge.status == SimulatedCharge.Status.SUCCEEDED:
+            charge.status = SimulatedCharge.Status.REFUNDED
+            charge.save(update_fields=["status", "updated_at"])
+        elif charge.status != SimulatedCharge.Status.REFUNDED:
+            raise GatewayError(f"charge {reference} was never paid")
+        return f"re_{reference}"
 
 
 @transaction.atomic

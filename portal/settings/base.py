@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "esims",
     "billing",
     "carrier",
+    "support",
 ]
 
 MIDDLEWARE = [

@@ -10,8 +10,8 @@ from django.urls import reverse
 from billing.models import Order
 from esims.models import Bundle, ESim
 from esims.services import esim_sync_from_carrier
-from tests.billing.conftest import pay_and_activate
 from tests.factories import ESimFactory
+from tests.journeys import pay_and_activate
 
 pytestmark = pytest.mark.django_db
 

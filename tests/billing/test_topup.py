@@ -7,8 +7,8 @@ from django.urls import reverse
 
 from billing.models import Order
 from esims.models import Bundle
-from tests.billing.conftest import pay_and_activate
 from tests.factories import BundleFactory, ESimFactory, PlanFactory
+from tests.journeys import pay_and_activate
 
 pytestmark = pytest.mark.django_db
 GB = 1024 ** 3

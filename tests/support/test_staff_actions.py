@@ -1,0 +1,113 @@
+"""Support's actions on orders and eSIMs: each does what it says, once, and is recorded."""
+
+import pytest
+from django.urls import reverse
+
+from billing.models import CreditNote, Order, SimulatedCharge
+from esims.models import Bundle, ESim
+from support.models import StaffAction
+from tests.factories import ESimFactory, UserFactory
+from tests.journeys import pay_and_activate
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def agent_client():
+    """A support agent in their own browser (Alice has hers)."""
+    from django.test import Client
+
+    client = Client()
+    client.agent = UserFactory(email="agent@example.com", is_staff=True, is_superuser=True)
+    client.force_login(client.agent)
+    return client
+
+
+@pytest.fixture
+def renewal(alice_client, installed_esim, django_capture_on_commit_callbacks):
+    import uuid
+
+    alice_client.post(reverse("billing:renew", args=[installed_esim.pk]),
+                      {"plan": "jp-month", "idempotency_key": str(uuid.uuid4())})
+    return pay_and_activate(alice_client, Order.objects.get(kind="renewal").number,
+                            django_capture_on_commit_callbacks)
+
+
+def test_refund_withdraws_the_plan_refunds_and_issues_a_credit_note(agent_client, renewal,
+                                                                    carrier):
+    url = reverse("admin:billing_order_refund", args=[renewal.pk])
+    page = agent_client.get(url).content.decode()
+    assert renewal.number in page and "US$18.00" in page
+    assert agent_client.post(url, {"reason": ""}).status_code == 200  # a reason is required
+    assert not CreditNote.objects.exists()
+
+    agent_client.post(url, {"reason": "Customer bought the wrong plan"})
+    renewal.refresh_from_db()
+    assert renewal.status == Order.Status.REFUNDED and renewal.refunded_at
+    note = CreditNote.objects.get()
+    assert note.receipt == renewal.receipt and note.total_minor == 1800
+    assert note.reason == "Customer bought the wrong plan"
+    assert SimulatedCharge.objects.get(reference=renewal.payments.get().gateway_reference
+                                       ).status == "refunded"
+    bundle = Bundle.objects.get(order=renewal)
+    assert bundle.state == Bundle.State.REVOKED
+    at_carrier = carrier.app.test_client().get(
+        f"/api/v1/esims/{renewal.esim.iccid}/bundles", headers={"X-API-Key": carrier.api_key}
+    ).json["bundles"]
+    assert {b["reference"]: b["state"] for b in at_carrier}[renewal.number] == "revoked"
+    action = StaffAction.objects.get()
+    assert (action.actor, action.kind, action.order, action.outcome) == (
+        agent_client.agent, "refund", renewal, note.number)
+
+    # Refunding again changes nothing and moves no money.
+    agent_client.post(url, {"reason": "again"})
+    assert CreditNote.objects.count() == 1 and StaffAction.objects.count() == 1
+
+
+def test_an_unpaid_order_cannot_be_refunded(agent_client, alice):
+    from tests.factories import OrderFactory
+
+    order = OrderFactory(customer=alice)
+    response = agent_client.post(reverse("admin:billing_order_refund", args=[order.pk]),
+                                 {"reason": "test"}, follow=True)
+    assert "never paid" in response.content.decode()
+    assert Order.objects.get(pk=order.pk).status == "pending_payment"
+
+
+def test_retry_a_failed_activation(agent_client, alice, carrier, settings,
+                                   django_capture_on_commit_callbacks):
+    from billing import tasks
+    from tests.factories import paid_new_esim_order
+
+    order = paid_new_esim_order(alice)
+    settings.CARRIER_API_KEY = "wrong"
+    tasks.order_activate.delay(order.pk)
+    assert Order.objects.get(pk=order.pk).status == Order.Status.FAILED
+    settings.CARRIER_API_KEY = carrier.api_key
+    with django_capture_on_commit_callbacks(execute=True):
+        agent_client.post(reverse("admin:billing_order_retry", args=[order.pk]))
+    order.refresh_from_db()
+    assert order.status == Order.Status.COMPLETED and order.failure_reason == ""
+    assert StaffAction.objects.get().kind == "retry_activation"
+
+
+def test_switch_auto_renew_off_is_recorded(agent_client, alice):
+    on, off = ESimFactory(owner=alice, auto_renew=True), ESimFactory(owner=alice)
+    agent_client.post(reverse("admin:esims_esim_changelist"), {
+        "action": "switch_auto_renew_off", "_selected_action": [on.pk, off.pk]})
+    assert not ESim.objects.filter(auto_renew=True).exists()
+    assert list(StaffAction.objects.values_list("kind", "esim")) == [("auto_renew_off", on.pk)]
+
+
+def test_esim_page_shows_orders_payments_receipts_and_credit_notes(agent_client, renewal):
+    page = agent_client.get(reverse("admin:esims_esim_change", args=[renewal.esim_id]))
+    content = page.content.decode()
+    assert renewal.number in content and renewal.receipt.number in content
+    assert "simulated Succeeded" in content
+
+
+def test_customers_cannot_refund(alice_client, renewal):
+    response = alice_client.post(reverse("admin:billing_order_refund", args=[renewal.pk]),
+                                 {"reason": "free money"})
+    assert response.status_code == 302 and "login" in response["Location"]
+    assert Order.objects.get(pk=renewal.pk).status == Order.Status.COMPLETED
