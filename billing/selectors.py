@@ -8,7 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from esims.models import Bundle, ESim
 
-from .models import Order, Payment, Receipt
+from .models import CreditNote, Order, Payment, Receipt
 
 
 def order_get_for_customer(*, customer, number: str) -> Order:
@@ -22,7 +22,12 @@ def order_list_for_customer(*, customer):
 
 
 def receipt_list_for_customer(*, customer):
-    return Receipt.objects.filter(customer=customer).select_related("order")
+    return Receipt.objects.filter(customer=customer).select_related("order", "credit_note")
+
+
+def credit_note_get_for_customer(*, customer, number: str) -> CreditNote:
+    return get_object_or_404(CreditNote.objects.select_related("receipt__order"),
+                             receipt__customer=customer, number=number)
 
 
 def receipt_get_for_customer(*, customer, number: str) -> Receipt:

@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.order_list, name="orders"),
     path("receipts/", views.receipt_list, name="receipts"),
     path("receipts/<str:number>.pdf", views.receipt_download, name="receipt_pdf"),
+    path("credit-notes/<str:number>.pdf", views.credit_note_download, name="credit_note_pdf"),
     path("new/<slug:plan_code>/", views.buy, name="buy"),
     path("renew/<int:esim_pk>/", views.renew, name="renew"),
     path("topup/<int:esim_pk>/", views.topup, name="topup"),

@@ -20,7 +20,7 @@ from .forms import (
 )
 from .gateways.simulated import simulated_charge_decide
 from .models import Order, Payment, SimulatedCharge
-from .receipt_pdf import receipt_pdf
+from .receipt_pdf import credit_note_pdf, receipt_pdf
 
 
 @login_required
@@ -121,6 +121,15 @@ def receipt_download(request, number):
     response = HttpResponse(receipt_pdf(receipt, time_zone=request.user.time_zone),
                             content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="{receipt.number}.pdf"'
+    return response
+
+
+@login_required
+def credit_note_download(request, number):
+    note = selectors.credit_note_get_for_customer(customer=request.user, number=number)
+    response = HttpResponse(credit_note_pdf(note, time_zone=request.user.time_zone),
+                            content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{note.number}.pdf"'
     return response
 
 

@@ -111,3 +111,18 @@ def test_customers_cannot_refund(alice_client, renewal):
                                  {"reason": "free money"})
     assert response.status_code == 302 and "login" in response["Location"]
     assert Order.objects.get(pk=renewal.pk).status == Order.Status.COMPLETED
+
+
+def test_the_customer_sees_and_downloads_the_credit_note(agent_client, alice_client, renewal,
+                                                          bob):
+    agent_client.post(reverse("admin:billing_order_refund", args=[renewal.pk]),
+                      {"reason": "Wrong plan"})
+    note = CreditNote.objects.get()
+    listing = alice_client.get(reverse("billing:receipts")).content.decode()
+    assert note.number in listing and "Refunded on" in listing
+    pdf = alice_client.get(reverse("billing:credit_note_pdf", args=[note.number])).content
+    assert pdf.startswith(b"%PDF") and note.number.encode() in pdf
+    assert renewal.receipt.number.encode() in pdf and b"Wrong plan" in pdf
+    alice_client.force_login(bob)
+    assert alice_client.get(reverse("billing:credit_note_pdf",
+                                    args=[note.number])).status_code == 404
