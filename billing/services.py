@@ -17,6 +17,8 @@ from django.utils.translation import gettext as _
 from carrier.client import CarrierError
 from esims import selectors as esim_selectors
 from esims import services as esim_services
+from notifications.models import Notification
+from notifications.services import notification_request
 from plans.models import Plan
 from support.models import StaffAction
 from support.services import staff_action_record
@@ -174,6 +176,7 @@ def _order_mark_paid(*, order: Order, payment: Payment) -> None:
         esim_services.bundle_create_for_order(order=order, esim=order.esim)
     order.save(update_fields=fields)
     receipt_issue(order=order, payment=payment)
+    notification_request(kind=Notification.Kind.ORDER_PAID, order=order)
     order_id = order.pk
     transaction.on_commit(lambda: _enqueue_activation(order_id))
 
@@ -213,6 +216,8 @@ def order_activate(*, order_id: int) -> Order:
             order.completed_at = timezone.now()
             order.save(update_fields=["status", "completed_at"])
             esim_services.esim_mark_ready(esim_id=order.esim_id)
+            if order.kind == Order.Kind.NEW_ESIM:
+                notification_request(kind=Notification.Kind.ESIM_READY, order=order)
     return order
 
 

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "billing",
     "carrier",
     "support",
+    "notifications",
 ]
 
 MIDDLEWARE = [
@@ -202,6 +203,10 @@ CELERY_BEAT_SCHEDULE = {
     "payment-reconcile-sweep": {
         "task": "billing.tasks.payment_reconcile_sweep",
         "schedule": 60,
+    },
+    "notification-sweep": {
+        "task": "notifications.tasks.notification_sweep",
+        "schedule": 300,
     },
     "carrier-reconcile-sweep": {
         "task": "carrier.tasks.esim_reconcile_sweep",

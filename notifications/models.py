@@ -1,0 +1,67 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Notification(models.Model):
+    """One message that must go out, written in the same transaction as the event it is
+    about, before anything is sent; at most one per (kind, channel, order)."""
+
+    class Kind(models.TextChoices):
+        ORDER_PAID = "order_paid", _("Payment received, with receipt")
+        ESIM_READY = "esim_ready", _("eSIM ready to install")
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", _("Email")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting to be sent")
+        SENDING = "sending", _("Being sent")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+
+    customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                 related_name="notifications")
+    kind = models.CharField(_("kind"), max_length=30, choices=Kind.choices)
+    channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
+    order = models.ForeignKey("billing.Order", on_delete=models.PROTECT,
+                              related_name="notifications")
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices,
+                              default=Status.PENDING)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "channel", "order"],
+                                    name="notification_once_per_order"),
+        ]
+        indexes = [
+            models.Index(fields=["created_at"], name="notification_unsent_idx",
+                         condition=Q(status__in=["pending", "sending"])),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} to {self.customer} ({self.get_status_display()})"
+
+
+class DeliveryAttempt(models.Model):
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE,
+                                      related_name="attempts")
+    at = models.DateTimeField(_("when"), default=timezone.now)
+    succeeded = models.BooleanField(_("succeeded"))
+    error = models.CharField(_("error"), max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = _("delivery attempt")
+        verbose_name_plural = _("delivery attempts")
+        ordering = ["at", "pk"]
+
+    def __str__(self):
+        return f"{self.notification_id} at {self.at:%Y-%m-%d %H:%M}: {self.succeeded}"
