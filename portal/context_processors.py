@@ -10,7 +10,7 @@ def _nav_urls() -> dict[str, str]:
     names = {"plans": "plans:catalogue", "esims": "esims:dashboard", "orders": "billing:orders",
              "preferences": "accounts:preferences", "logout": "account_logout",
              "login": "account_login", "signup": "account_signup",
-             "set_language": "accounts:set_language"}
+             "set_language": "accounts:set_language", "support": "support:tickets"}
     return {key: reverse(name) for key, name in names.items()}
 
 

@@ -17,6 +17,7 @@ urlpatterns = [
     path("plans/", include("plans.urls")),
     path("esims/", include("esims.urls")),
     path("orders/", include("billing.urls")),
+    path("support/", include("support.urls")),
     path("", include("carrier.urls")),
     path("staff/", admin.site.urls),
 ]

@@ -30,3 +30,50 @@ class StaffAction(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} by {self.actor} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class Ticket(models.Model):
+    """A customer's question to support, optionally about an order or an eSIM."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Waiting for support")
+        ANSWERED = "answered", _("Answered")
+        CLOSED = "closed", _("Closed")
+
+    customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                 related_name="tickets", verbose_name=_("customer"))
+    order = models.ForeignKey("billing.Order", on_delete=models.PROTECT, null=True,
+                              blank=True, related_name="tickets", verbose_name=_("order"))
+    esim = models.ForeignKey("esims.ESim", on_delete=models.PROTECT, null=True, blank=True,
+                             related_name="tickets", verbose_name=_("eSIM"))
+    subject = models.CharField(_("subject"), max_length=200)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices,
+                              default=Status.OPEN)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("support ticket")
+        verbose_name_plural = _("support tickets")
+        ordering = ["-updated_at", "-pk"]
+        indexes = [models.Index(fields=["status", "-updated_at"], name="ticket_queue_idx")]
+
+    def __str__(self):
+        return f"#{self.pk} {self.subject}"
+
+
+class TicketMessage(models.Model):
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="messages")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                               related_name="+", verbose_name=_("author"))
+    from_staff = models.BooleanField(_("from support"), default=False)
+    body = models.TextField(_("message"))
+    created_at = models.DateTimeField(_("sent"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
+        ordering = ["created_at", "pk"]
+
+    def __str__(self):
+        return f"{self.ticket_id}: {self.body[:40]}"

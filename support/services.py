@@ -1,7 +1,37 @@
-from .models import StaffAction
+from django.db import transaction
+from django.utils import timezone
+
+from .models import StaffAction, Ticket, TicketMessage
 
 
 def staff_action_record(*, actor, kind: str, order=None, esim=None, note: str = "",
                         outcome: str = "") -> StaffAction:
     return StaffAction.objects.create(actor=actor, kind=kind, order=order, esim=esim,
                                       note=note[:255], outcome=outcome[:255])
+
+
+def ticket_open(*, customer, subject: str, body: str, order=None, esim=None) -> Ticket:
+    """Open a ticket, or return the open one already about this order (one click twice
+    makes one ticket)."""
+    with transaction.atomic():
+        if order is not None:
+            existing = (Ticket.objects.select_for_update()
+                        .filter(customer=customer, order=order)
+                        .exclude(status=Ticket.Status.CLOSED).first())
+            if existing is not None:
+                return existing
+        ticket = Ticket.objects.create(customer=customer, order=order,
+                                       esim=esim or getattr(order, "esim", None),
+                                       subject=subject[:200])
+        TicketMessage.objects.create(ticket=ticket, author=customer, body=body)
+    return ticket
+
+
+@transaction.atomic
+def ticket_reply(*, ticket: Ticket, author, body: str, from_staff: bool) -> TicketMessage:
+    message = TicketMessage.objects.create(ticket=ticket, author=author, body=body,
+                                           from_staff=from_staff)
+    ticket.status = Ticket.Status.ANSWERED if from_staff else Ticket.Status.OPEN
+    ticket.updated_at = timezone.now()
+    ticket.save(update_fields=["status", "updated_at"])
+    return message
