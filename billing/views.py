@@ -18,6 +18,7 @@ from .forms import (
     SimulatedAuthenticationForm,
     SimulatedOutcomeForm,
 )
+from .gateways import GatewayUnavailable, simulated_payments_allowed
 from .gateways.simulated import simulated_charge_decide
 from .models import Order, Payment, SimulatedCharge
 from .receipt_pdf import credit_note_pdf, receipt_pdf
@@ -171,6 +172,10 @@ def pay(request, number):
         except services.OrderError as exc:
             messages.info(request, str(exc))
             return redirect("billing:order", number=order.number)
+        except GatewayUnavailable:
+            messages.error(request, _("Payments are not set up on this portal yet. "
+                                      "Nothing was charged."))
+            return redirect("billing:pay", number=order.number)
         return HttpResponseRedirect(services.payment_customer_url(payment=payment))
     period = None
     if order.kind == Order.Kind.RENEWAL:
@@ -197,9 +202,16 @@ def payment_return(request, number, payment_id):
 
 # --- The simulated gateway's own pages (what Stripe's hosted pages would be) ---
 
+def _simulated_charge(reference):
+    """The fake bank exists only where simulated payments are allowed."""
+    if not simulated_payments_allowed():
+        raise Http404("No simulated payments here.")
+    return get_object_or_404(SimulatedCharge, reference=reference)
+
+
 @require_http_methods(["GET", "POST"])
 def simulated_gateway(request, reference):
-    charge = get_object_or_404(SimulatedCharge, reference=reference)
+    charge = _simulated_charge(reference)
     if charge.status == SimulatedCharge.Status.REQUIRES_ACTION:
         return redirect("billing:simulated_authenticate", reference=reference)
     if charge.status != SimulatedCharge.Status.PENDING:
@@ -216,7 +228,7 @@ def simulated_gateway(request, reference):
 
 @require_http_methods(["GET", "POST"])
 def simulated_authenticate(request, reference):
-    charge = get_object_or_404(SimulatedCharge, reference=reference)
+    charge = _simulated_charge(reference)
     if charge.status != SimulatedCharge.Status.REQUIRES_ACTION:
         return HttpResponseRedirect(charge.return_url)
     form = SimulatedAuthenticationForm(request.POST or None)

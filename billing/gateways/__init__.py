@@ -25,6 +25,10 @@ class GatewayError(Exception):
     retryable = False
 
 
+class GatewayUnavailable(GatewayError):
+    """No gateway may take payments here (the simulated one is not allowed)."""
+
+
 class Gateway(Protocol):
     name: str
 
@@ -43,6 +47,12 @@ GATEWAYS = {"simulated": "billing.gateways.simulated.SimulatedGateway"}
 GATEWAY_LABELS = {"simulated": _("Simulated card (test payment)")}
 
 
+def simulated_payments_allowed() -> bool:
+    return settings.ALLOW_SIMULATED_PAYMENTS
+
+
 def get_gateway(name: str | None = None) -> Gateway:
-    name = name or getattr(settings, "PAYMENT_GATEWAY", "simulated")
+    name = name or settings.PAYMENT_GATEWAY
+    if name == "simulated" and not simulated_payments_allowed():
+        raise GatewayUnavailable("the simulated gateway is not allowed here")
     return import_string(GATEWAYS[name])()

@@ -6,6 +6,7 @@ runs on embedded defaults: SQLite files and a broker kept in files under var/.
 
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from .env import env_bool, env_db, env_email, env_float, env_int, env_list, env_str
@@ -226,6 +227,13 @@ CARRIER_RECONCILE_MINUTES = env_int("CARRIER_RECONCILE_MINUTES", 15, minimum=1)
 ACTIVATION_SLOW_AFTER_MINUTES = env_int("ACTIVATION_SLOW_AFTER_MINUTES", 10, minimum=1)
 # A paid order still not activated after this long stops retrying and is flagged to support.
 ACTIVATION_GIVE_UP_AFTER_HOURS = env_int("ACTIVATION_GIVE_UP_AFTER_HOURS", 48, minimum=1)
+
+# The payment gateway. "simulated" moves no money and lets anyone "pay", so outside
+# development it must be allowed explicitly (a demo); otherwise payments are refused.
+PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY", "simulated")
+if PAYMENT_GATEWAY not in ("simulated",):
+    raise ImproperlyConfigured(f"PAYMENT_GATEWAY={PAYMENT_GATEWAY!r}: use simulated.")
+ALLOW_SIMULATED_PAYMENTS = env_bool("ALLOW_SIMULATED_PAYMENTS", False)
 
 PORTAL_CURRENCIES = env_list("PORTAL_CURRENCIES", ["USD", "EUR", "CNY"])
 PORTAL_DEFAULT_CURRENCY = env_str("PORTAL_DEFAULT_CURRENCY", PORTAL_CURRENCIES[0])

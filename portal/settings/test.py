@@ -27,6 +27,7 @@ STORAGES = {
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
           "cards": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
                     "LOCATION": "test-cards"}}
+ALLOW_SIMULATED_PAYMENTS = True
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_URL = "memory://"

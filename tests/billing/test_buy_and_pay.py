@@ -222,3 +222,15 @@ def test_abandoned_payment_stays_open_and_untouched(alice_client, plan):
         assert tasks.payment_reconcile_sweep() == 1
     assert Payment.objects.get().status == "created"
     assert Order.objects.get().status == "pending_payment"
+
+
+def test_simulated_payments_are_refused_where_not_allowed(alice_client, plan, settings):
+    buy(alice_client, plan)
+    order = Order.objects.get()
+    gateway_url = alice_client.post(reverse("billing:pay", args=[order.number]))["Location"]
+    settings.ALLOW_SIMULATED_PAYMENTS = False
+    response = alice_client.post(reverse("billing:pay", args=[order.number]), follow=True)
+    assert "Payments are not set up" in response.content.decode()
+    # The fake bank's page is gone too: an open charge cannot be "paid" there.
+    assert alice_client.post(gateway_url, {"outcome": "success"}).status_code == 404
+    assert Order.objects.get().status == "pending_payment"
