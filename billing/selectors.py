@@ -79,7 +79,7 @@ def order_steps(order: Order) -> list[Step]:
                           order.completed_at))
         return steps
     bundle = getattr(order, "bundle", None)
-    if bundle is not None and bundle.state == Bundle.State.ACTIVE:
+    if bundle is not None and bundle.starts_at is not None:
         steps.append(Step(_("Active on your eSIM"), "done", bundle.starts_at))
     else:
         steps.append(Step(_("Waiting to start after the current plan"),
