@@ -6,7 +6,7 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from esims.models import Bundle, ESim
+from esims.models import ESim
 
 from .models import CreditNote, Order, Payment, Receipt
 

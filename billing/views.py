@@ -51,28 +51,13 @@ def renew(request, esim_pk):
     if not esim.can_renew or not plans:
         messages.info(request, _("This eSIM cannot take a new plan right now."))
         return redirect("esims:dashboard")
-    form = PlanOrderForm(request.POST or None)
-    wanted = (request.POST.get("plan") or request.GET.get("plan")
-              or esim_selectors.esim_last_plan_code(esim=esim))
-    plan = next((p for p in plans if p.code == wanted), None)
-    if plan is None and (request.method == "POST" or "plan" in request.GET):
-        raise Http404("No such plan on sale.")
-    plan = plan or plans[0]
-    if request.method == "POST" and form.is_valid():
-        try:
-            order = services.order_create_renewal(
-                customer=request.user, esim=esim, plan=plan, currency=currency,
-                amount_minor=plan.price_minor,
-                idempotency_key=str(form.cleaned_data["idempotency_key"]))
-        except services.OrderError as exc:
-            messages.error(request, str(exc))
-            return redirect("esims:dashboard")
-        return redirect("billing:pay", number=order.number)
+    plan = _chosen_plan(request, plans,
+                        default=esim_selectors.esim_last_plan_code(esim=esim))
     period = esim_selectors.renewal_period(esim=esim, validity_days=plan.validity_days,
                                            now=timezone.now())
-    return render(request, "billing/renew.html", {
-        "esim": esim, "plans": plans, "plan": plan, "currency": currency, "period": period,
-        "form": PlanOrderForm(initial={"plan": plan.code})})
+    return _plan_order(request, esim=esim, plans=plans, plan=plan, currency=currency,
+                       create=services.order_create_renewal, template="billing/renew.html",
+                       context={"period": period})
 
 
 @login_required
@@ -88,25 +73,39 @@ def topup(request, esim_pk):
         messages.info(request, _("A top-up adds data to a running plan, and this eSIM has "
                                  "none. Renew it instead."))
         return redirect("esims:dashboard")
+    plan = _chosen_plan(request, topups, default=None)
+    return _plan_order(request, esim=esim, plans=topups, plan=plan, currency=currency,
+                       create=services.order_create_topup, template="billing/topup.html",
+                       context={"bundle": target})
+
+
+def _chosen_plan(request, plans, *, default):
+    """The plan asked for (404 if it is not among those offered), else the default, else
+    the first offered."""
     wanted = request.POST.get("plan") or request.GET.get("plan")
-    plan = next((p for p in topups if p.code == wanted), None)
-    if plan is None and wanted is not None:
-        raise Http404("No such top-up on sale.")
-    plan = plan or topups[0]
+    if wanted is not None:
+        plan = next((p for p in plans if p.code == wanted), None)
+        if plan is None:
+            raise Http404("No such plan on sale.")
+        return plan
+    return next((p for p in plans if p.code == default), plans[0])
+
+
+def _plan_order(request, *, esim, plans, plan, currency, create, template, context):
+    """Show a plan for an existing eSIM; on a valid POST, order it and go to payment."""
     form = PlanOrderForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            order = services.order_create_topup(
-                customer=request.user, esim=esim, plan=plan, currency=currency,
-                amount_minor=plan.price_minor,
-                idempotency_key=str(form.cleaned_data["idempotency_key"]))
+            order = create(customer=request.user, esim=esim, plan=plan, currency=currency,
+                           amount_minor=plan.price_minor,
+                           idempotency_key=str(form.cleaned_data["idempotency_key"]))
         except services.OrderError as exc:
             messages.error(request, str(exc))
             return redirect("esims:dashboard")
         return redirect("billing:pay", number=order.number)
-    return render(request, "billing/topup.html", {
-        "esim": esim, "bundle": target, "plans": topups, "plan": plan, "currency": currency,
-        "form": PlanOrderForm(initial={"plan": plan.code})})
+    return render(request, template, {
+        "esim": esim, "plans": plans, "plan": plan, "currency": currency,
+        "form": PlanOrderForm(initial={"plan": plan.code}), **context})
 
 
 @login_required
