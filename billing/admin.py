@@ -7,6 +7,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from carrier.client import CarrierError
+from portal.admin import ReadOnlyAdmin
 
 from . import services
 from .gateways import GatewayError
@@ -112,19 +113,8 @@ class PaymentAdmin(admin.ModelAdmin):
         return False
 
 
-class _ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
 @admin.register(Receipt)
-class ReceiptAdmin(_ReadOnlyAdmin):
+class ReceiptAdmin(ReadOnlyAdmin):
     list_display = ["number", "order", "customer", "total_minor", "currency", "issued_at"]
     list_filter = ["year", "currency"]
     search_fields = ["number", "order__number", "customer__email"]
@@ -132,7 +122,7 @@ class ReceiptAdmin(_ReadOnlyAdmin):
 
 
 @admin.register(CreditNote)
-class CreditNoteAdmin(_ReadOnlyAdmin):
+class CreditNoteAdmin(ReadOnlyAdmin):
     list_display = ["number", "receipt", "total_minor", "currency", "reason", "issued_at"]
     search_fields = ["number", "receipt__number", "receipt__order__number"]
     list_select_related = ["receipt"]

@@ -118,18 +118,18 @@ def receipt_list(request):
 def receipt_download(request, number):
     """The receipt as a PDF in the customer's language; another customer's is a 404."""
     receipt = selectors.receipt_get_for_customer(customer=request.user, number=number)
-    response = HttpResponse(receipt_pdf(receipt, time_zone=request.user.time_zone),
-                            content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{receipt.number}.pdf"'
-    return response
+    return _pdf(receipt_pdf(receipt, time_zone=request.user.time_zone), receipt.number)
 
 
 @login_required
 def credit_note_download(request, number):
     note = selectors.credit_note_get_for_customer(customer=request.user, number=number)
-    response = HttpResponse(credit_note_pdf(note, time_zone=request.user.time_zone),
-                            content_type="application/pdf")
-    response["Content-Disposition"] = f'attachment; filename="{note.number}.pdf"'
+    return _pdf(credit_note_pdf(note, time_zone=request.user.time_zone), note.number)
+
+
+def _pdf(content: bytes, number: str) -> HttpResponse:
+    response = HttpResponse(content, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{number}.pdf"'
     return response
 
 

@@ -1,17 +1,13 @@
 from django.contrib import admin
 
+from portal.admin import ReadOnlyAdmin
+
 from .models import CarrierEvent
 
 
 @admin.register(CarrierEvent)
-class CarrierEventAdmin(admin.ModelAdmin):
+class CarrierEventAdmin(ReadOnlyAdmin):
     list_display = ["kind", "iccid", "event_key", "received_at"]
     list_filter = ["kind"]
     search_fields = ["iccid", "event_key"]
     readonly_fields = ["kind", "event_key", "iccid", "payload", "received_at"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -1,3 +1,5 @@
+from contextlib import contextmanager
+
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -50,9 +52,15 @@ def alice_client(client, alice):
 @pytest.fixture
 def carrier(settings):
     """A running carrier simulator, with the portal's client pointed at it."""
+    with _simulator(settings) as sim:
+        yield sim
+
+
+@contextmanager
+def _simulator(settings, **config):
     from carrier_sim.testing import running_simulator
 
-    with running_simulator(install_after_seconds=-1, tick_seconds=0) as sim:
+    with running_simulator(install_after_seconds=-1, tick_seconds=0, **config) as sim:
         settings.CARRIER_URL = sim.url
         settings.CARRIER_API_KEY = sim.api_key
         settings.CARRIER_CALLBACK_SECRET = sim.callback_secret
@@ -79,13 +87,7 @@ def _fresh_cache():
 @pytest.fixture
 def carrier_live(live_server, settings):
     """A simulator that delivers its callbacks to a live portal server."""
-    from carrier_sim.testing import running_simulator
-
-    with running_simulator(install_after_seconds=-1, tick_seconds=0,
-                           callback_url=live_server.url) as sim:
-        settings.CARRIER_URL = sim.url
-        settings.CARRIER_API_KEY = sim.api_key
-        settings.CARRIER_CALLBACK_SECRET = sim.callback_secret
+    with _simulator(settings, callback_url=live_server.url) as sim:
         yield sim
 
 
