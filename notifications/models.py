@@ -7,11 +7,13 @@ from django.utils.translation import gettext_lazy as _
 
 class Notification(models.Model):
     """One message that must go out, written in the same transaction as the event it is
-    about, before anything is sent; at most one per (kind, channel, order)."""
+    about, before anything is sent; at most one per (kind, channel) and the order or the
+    support reply it is about."""
 
     class Kind(models.TextChoices):
         ORDER_PAID = "order_paid", _("Payment received, with receipt")
         ESIM_READY = "esim_ready", _("eSIM ready to install")
+        SUPPORT_REPLIED = "support_replied", _("Support replied")
 
     class Channel(models.TextChoices):
         EMAIL = "email", _("Email")
@@ -26,8 +28,10 @@ class Notification(models.Model):
                                  related_name="notifications")
     kind = models.CharField(_("kind"), max_length=30, choices=Kind.choices)
     channel = models.CharField(_("channel"), max_length=10, choices=Channel.choices)
-    order = models.ForeignKey("billing.Order", on_delete=models.PROTECT,
-                              related_name="notifications")
+    order = models.ForeignKey("billing.Order", on_delete=models.PROTECT, null=True,
+                              blank=True, related_name="notifications")
+    ticket_message = models.ForeignKey("support.TicketMessage", on_delete=models.PROTECT,
+                                       null=True, blank=True, related_name="notifications")
     status = models.CharField(_("status"), max_length=10, choices=Status.choices,
                               default=Status.PENDING)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
@@ -40,7 +44,14 @@ class Notification(models.Model):
         ordering = ["-created_at", "-pk"]
         constraints = [
             models.UniqueConstraint(fields=["kind", "channel", "order"],
+                                    condition=Q(order__isnull=False),
                                     name="notification_once_per_order"),
+            models.UniqueConstraint(fields=["kind", "channel", "ticket_message"],
+                                    condition=Q(ticket_message__isnull=False),
+                                    name="notification_once_per_reply"),
+            models.CheckConstraint(condition=Q(order__isnull=False)
+                                   | Q(ticket_message__isnull=False),
+                                   name="notification_is_about_something"),
         ]
         indexes = [
             models.Index(fields=["created_at"], name="notification_unsent_idx",

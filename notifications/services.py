@@ -34,13 +34,14 @@ class DeliveryError(Exception):
         self.retryable = retryable
 
 
-def notification_request(*, kind: str, order) -> Notification | None:
-    """Record that the customer must be told about this order (once)."""
+def notification_request(*, kind: str, order=None, ticket_message=None) -> Notification | None:
+    """Record that the customer must be told about this order or support reply (once)."""
+    customer = order.customer if order is not None else ticket_message.ticket.customer
     try:
         with transaction.atomic():
             notification = Notification.objects.create(
-                customer=order.customer, kind=kind, channel=Notification.Channel.EMAIL,
-                order=order)
+                customer=customer, kind=kind, channel=Notification.Channel.EMAIL,
+                order=order, ticket_message=ticket_message)
     except IntegrityError:
         return None  # already requested for this order
     notification_id = notification.pk
@@ -66,8 +67,9 @@ def notification_deliver(*, notification_id: int) -> bool:
                .update(claimed_at=now))
     if not claimed:
         return False
-    notification = Notification.objects.select_related("customer", "order__plan",
-                                                       "order__esim").get(pk=notification_id)
+    notification = Notification.objects.select_related(
+        "customer", "order__plan", "order__esim", "ticket_message__ticket").get(
+        pk=notification_id)
     try:
         _send_email(notification)
     except DeliveryError as exc:
@@ -102,10 +104,15 @@ def _send_email(notification: Notification) -> None:
 
 
 def _context(notification: Notification) -> dict:
-    order = notification.order
     base = settings.PORTAL_BASE_URL
-    context = {"customer": notification.customer, "order": order, "base_url": base,
-               "order_url": base + reverse("billing:order", args=[order.number])}
+    context = {"customer": notification.customer, "base_url": base}
+    if notification.ticket_message_id:
+        ticket = notification.ticket_message.ticket
+        context.update(ticket=ticket, reply=notification.ticket_message,
+                       ticket_url=base + reverse("support:ticket", args=[ticket.pk]))
+        return context
+    order = notification.order
+    context.update(order=order, order_url=base + reverse("billing:order", args=[order.number]))
     receipt = getattr(order, "receipt", None)
     if receipt is not None:
         context["receipt"] = receipt

@@ -1,6 +1,9 @@
 from django.db import transaction
 from django.utils import timezone
 
+from notifications.models import Notification
+from notifications.services import notification_request
+
 from .models import StaffAction, Ticket, TicketMessage
 
 
@@ -34,4 +37,6 @@ def ticket_reply(*, ticket: Ticket, author, body: str, from_staff: bool) -> Tick
     ticket.status = Ticket.Status.ANSWERED if from_staff else Ticket.Status.OPEN
     ticket.updated_at = timezone.now()
     ticket.save(update_fields=["status", "updated_at"])
+    if from_staff:
+        notification_request(kind=Notification.Kind.SUPPORT_REPLIED, ticket_message=message)
     return message

@@ -74,3 +74,21 @@ def test_another_customers_ticket_and_order_are_404(client, alice, bob, slow_ord
     assert client.post(reverse("support:ticket_about_order",
                                args=[slow_order.number])).status_code == 404
     assert "Mine" not in client.get(reverse("support:tickets")).content.decode()
+
+
+def test_the_customer_is_emailed_when_support_replies(alice, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    from notifications.models import Notification
+    from support.services import ticket_open, ticket_reply
+
+    ticket = ticket_open(customer=alice, subject="Hotspot", body="Can I share data?")
+    ticket_reply(ticket=ticket, author=alice, body="Also: tethering?", from_staff=False)
+    agent = UserFactory(email="agent@example.com", is_staff=True)
+    with django_capture_on_commit_callbacks(execute=True):
+        ticket_reply(ticket=ticket, author=agent, body="Yes, hotspot is allowed.",
+                     from_staff=True)
+    assert Notification.objects.get().kind == "support_replied"  # not for her own message
+    message = mail.outbox[-1]
+    assert message.to == ["alice@example.com"] and "Hotspot" in message.subject
+    assert "hotspot is allowed" in message.body and f"/support/{ticket.pk}/" in message.body
