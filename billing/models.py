@@ -74,10 +74,6 @@ class Order(models.Model):
     def __str__(self):
         return self.number
 
-    @property
-    def is_paid(self) -> bool:
-        return self.paid_at is not None
-
 
 # What a customer reads when a payment fails, by failure code, in their language.
 FAILURE_EXPLANATIONS = {

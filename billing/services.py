@@ -267,7 +267,12 @@ def order_refund(*, order_id: int, actor, reason: str) -> Order:
     if order.paid_at is None:
         raise OrderError(_("This order was never paid."))
     payment = order.payments.get(status=Payment.Status.SUCCEEDED)
-    esim_services.order_take_back_at_carrier(order=order)
+    # Withdraw what the order applied at the carrier, so nothing keeps running unpaid.
+    if order.kind == Order.Kind.TOPUP:
+        if order.completed_at is not None:
+            esim_services.topup_revoke(esim=order.esim, reference=order.number)
+    else:
+        esim_services.bundle_revoke(bundle=order.bundle)
     refund_reference = get_gateway(payment.gateway).charge_refund(
         reference=payment.gateway_reference, amount_minor=payment.amount_minor)
     with transaction.atomic():

@@ -80,19 +80,19 @@ def topup_apply_at_carrier(*, esim: ESim, reference: str, plan) -> None:
     esim_sync_from_carrier(esim_id=esim.pk)
 
 
-def order_take_back_at_carrier(*, order) -> None:
-    """Withdraw what a refunded order applied at the carrier (its bundle, or a top-up's
-    data), so nothing keeps running unpaid. Safe to repeat."""
-    bundle = Bundle.objects.filter(order=order).first()
-    if bundle is not None:
-        if bundle.applied_at is not None:
-            carrier.bundle_revoke(reference=bundle.carrier_reference)
-        Bundle.objects.filter(pk=bundle.pk).exclude(
-            state__in=[Bundle.State.EXPIRED, Bundle.State.DEPLETED]).update(
-            state=Bundle.State.REVOKED)
-    elif order.kind == "topup" and order.completed_at is not None:
-        carrier.bundle_revoke(reference=order.number)
-        esim_sync_from_carrier(esim_id=order.esim_id)
+def bundle_revoke(*, bundle: Bundle) -> None:
+    """Withdraw a bundle at the carrier (if it got there) and here. Safe to repeat."""
+    if bundle.applied_at is not None:
+        carrier.bundle_revoke(reference=bundle.carrier_reference)
+    Bundle.objects.filter(pk=bundle.pk).exclude(
+        state__in=[Bundle.State.EXPIRED, Bundle.State.DEPLETED]).update(
+        state=Bundle.State.REVOKED)
+
+
+def topup_revoke(*, esim: ESim, reference: str) -> None:
+    """Take a top-up's data back at the carrier, then take in the new allowance."""
+    carrier.bundle_revoke(reference=reference)
+    esim_sync_from_carrier(esim_id=esim.pk)
 
 
 def esim_auto_renew_off(*, esim: ESim) -> bool:

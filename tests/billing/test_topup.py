@@ -86,3 +86,22 @@ def test_topup_on_a_plan_that_ended_meanwhile_fails_for_support(
     order = pay_and_activate(alice_client, Order.objects.get(kind="topup").number,
                              django_capture_on_commit_callbacks)
     assert order.status == Order.Status.FAILED and "no_active_bundle" in order.failure_reason
+
+
+def test_refunding_a_topup_takes_its_data_back(alice_client, installed_esim, topups,
+                                               django_capture_on_commit_callbacks):
+    from billing import services
+    from tests.factories import UserFactory
+
+    current = installed_esim.bundles.get(state=Bundle.State.ACTIVE)
+    before = current.data_allowance_bytes
+    topup(alice_client, installed_esim, "topup-1gb")
+    order = pay_and_activate(alice_client, Order.objects.get(kind="topup").number,
+                             django_capture_on_commit_callbacks)
+    current.refresh_from_db()
+    assert current.data_allowance_bytes == before + GB
+    agent = UserFactory(email="agent@example.com", is_staff=True)
+    order = services.order_refund(order_id=order.pk, actor=agent, reason="Not needed")
+    current.refresh_from_db()
+    assert order.status == Order.Status.REFUNDED and current.data_allowance_bytes == before
+    assert current.state == Bundle.State.ACTIVE  # the plan itself keeps running
