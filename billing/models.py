@@ -105,6 +105,15 @@ class Payment(models.Model):
                               default=Status.CREATED)
     failure_code = models.CharField(_("failure code"), max_length=64, blank=True)
     failure_message = models.CharField(_("failure message"), max_length=255, blank=True)
+    # An off-session charge (auto-renewal) to a saved card; the row is written before the
+    # gateway is called, and its key (`idempotency_key`) goes with every call for it.
+    off_session = models.BooleanField(_("off-session"), default=False)
+    payment_method = models.ForeignKey("PaymentMethod", on_delete=models.PROTECT, null=True,
+                                       blank=True, related_name="payments",
+                                       verbose_name=_("saved card"))
+    # Set by whoever is calling the gateway for this payment, so that two runs never call
+    # it at once; a claim older than a few minutes belongs to a worker that died.
+    charge_claimed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     checked_at = models.DateTimeField(_("last checked at the gateway"), null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -134,6 +143,99 @@ class Payment(models.Model):
         return str(FAILURE_EXPLANATIONS.get(self.failure_code,
                                             _("The payment did not go through.")))
 
+    @property
+    def idempotency_key(self) -> str:
+        """Sent with every gateway call that may move money for this payment: a call
+        repeated after a timeout or a crash is the same charge, never a second one."""
+        return f"esim-portal-payment-{self.pk}"
+
+
+class GatewayCustomer(models.Model):
+    """The customer's record at a gateway (a Stripe Customer), made once and reused."""
+
+    customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                 related_name="gateway_customers")
+    gateway = models.CharField(_("gateway"), max_length=20)
+    reference = models.CharField(_("gateway reference"), max_length=100)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("gateway customer")
+        verbose_name_plural = _("gateway customers")
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "gateway"],
+                                    name="gateway_customer_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.customer} at {self.gateway}: {self.reference}"
+
+
+class PaymentMethod(models.Model):
+    """A card the customer saved at the gateway for off-session (auto-renewal) charges.
+    The row is written when saving starts (`setup_reference`); the card's details arrive
+    once the gateway says it is saved."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Being saved")
+        ACTIVE = "active", _("Saved")
+        FAILED = "failed", _("Not saved")
+        REMOVED = "removed", _("Removed")
+
+    customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
+                                 related_name="payment_methods")
+    gateway = models.CharField(_("gateway"), max_length=20)
+    setup_reference = models.CharField(_("setup reference"), max_length=100)
+    reference = models.CharField(_("gateway reference"), max_length=100, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices,
+                              default=Status.PENDING)
+    brand = models.CharField(_("brand"), max_length=20, blank=True)
+    last4 = models.CharField(_("last four digits"), max_length=4, blank=True)
+    exp_month = models.PositiveSmallIntegerField(_("expiry month"), null=True, blank=True)
+    exp_year = models.PositiveSmallIntegerField(_("expiry year"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    saved_at = models.DateTimeField(_("saved"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("saved card")
+        verbose_name_plural = _("saved cards")
+        ordering = ["-created_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["gateway", "setup_reference"],
+                                    name="payment_method_setup_once"),
+        ]
+
+    def __str__(self):
+        if not self.last4:
+            return str(self.get_status_display())
+        return f"{self.brand.title()} •••• {self.last4} ({self.exp_month:02d}/{self.exp_year})"
+
+
+class GatewayEvent(models.Model):
+    """A webhook event from a gateway, stored once by its id before it is acted on."""
+
+    gateway = models.CharField(_("gateway"), max_length=20)
+    event_id = models.CharField(_("event id"), max_length=100)
+    type = models.CharField(_("type"), max_length=100)
+    payload = models.JSONField(_("payload"))
+    received_at = models.DateTimeField(_("received"), default=timezone.now)
+    processed_at = models.DateTimeField(_("processed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("gateway event")
+        verbose_name_plural = _("gateway events")
+        ordering = ["-received_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["gateway", "event_id"], name="gateway_event_once"),
+        ]
+        indexes = [
+            models.Index(fields=["received_at"], name="gateway_event_unprocessed_idx",
+                         condition=Q(processed_at__isnull=True)),
+        ]
+
+    def __str__(self):
+        return f"{self.gateway} {self.type} {self.event_id}"
+
 
 class SimulatedCharge(models.Model):
     """The simulated gateway's own record of a charge (what Stripe would hold for us)."""
@@ -152,6 +254,9 @@ class SimulatedCharge(models.Model):
     return_url = models.CharField(max_length=500)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     decline_code = models.CharField(max_length=64, blank=True)
+    # Off-session charges, like Stripe's: the same key twice is the same charge.
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True, unique=True)
+    card = models.ForeignKey("SimulatedCard", on_delete=models.PROTECT, null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -161,6 +266,33 @@ class SimulatedCharge(models.Model):
 
     def __str__(self):
         return self.reference
+
+
+class SimulatedCard(models.Model):
+    """A card saved at the simulated gateway. What its bank answers to off-session
+    charges is chosen by the tester when saving it, and can be changed later in admin."""
+
+    class Behaviour(models.TextChoices):
+        SUCCEEDS = "success", _("Always pays")
+        CARD_DECLINED = "card_declined", _("Declined")
+        INSUFFICIENT_FUNDS = "insufficient_funds", _("Insufficient funds")
+        EXPIRED_CARD = "expired_card", _("Expired card")
+        AUTHENTICATE = "authenticate", _("Needs authentication (3-D Secure)")
+
+    reference = models.CharField(max_length=40, unique=True)
+    return_url = models.CharField(max_length=500)
+    saved = models.BooleanField(default=False)
+    behaviour = models.CharField(max_length=20, choices=Behaviour.choices,
+                                 default=Behaviour.SUCCEEDS)
+    last4 = models.CharField(max_length=4, default="4242")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("simulated card")
+        verbose_name_plural = _("simulated cards")
+
+    def __str__(self):
+        return f"{self.reference} ({self.behaviour})"
 
 
 class DocumentCounter(models.Model):

@@ -39,6 +39,16 @@ class ESim(models.Model):
     renewal_plan = models.ForeignKey("plans.Plan", on_delete=models.PROTECT, null=True,
                                      blank=True, related_name="+",
                                      verbose_name=_("plan to renew with"))
+    renewal_payment_method = models.ForeignKey(
+        "billing.PaymentMethod", on_delete=models.PROTECT, null=True, blank=True,
+        related_name="+", verbose_name=_("card to renew with"))
+    # When the auto-renewal sweep must next act on this eSIM (charge, retry, or look
+    # again at a payment waiting for the customer); empty when nothing is due. Only
+    # eSIMs with a time here are ever read by the sweep (partial index below).
+    renew_at = models.DateTimeField(_("next auto-renewal step"), null=True, blank=True)
+    # When to tell the customer about the coming charge; emptied once told.
+    renewal_notice_at = models.DateTimeField(_("auto-renewal notice due"), null=True,
+                                             blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     ready_at = models.DateTimeField(_("ready to install at"), null=True, blank=True)
     installed_at = models.DateTimeField(_("installed at"), null=True, blank=True)
@@ -54,6 +64,10 @@ class ESim(models.Model):
             # The reconciliation sweep looks only at eSIMs the carrier may have news of.
             models.Index(fields=["synced_at"], name="esim_reconcile_idx",
                          condition=Q(state__in=["ready", "installed"])),
+            models.Index(fields=["renew_at"], name="esim_renew_due_idx",
+                         condition=Q(renew_at__isnull=False)),
+            models.Index(fields=["renewal_notice_at"], name="esim_renew_notice_idx",
+                         condition=Q(renewal_notice_at__isnull=False)),
         ]
 
     def __str__(self):

@@ -14,6 +14,10 @@ class Notification(models.Model):
         ORDER_PAID = "order_paid", _("Payment received, with receipt")
         ESIM_READY = "esim_ready", _("eSIM ready to install")
         SUPPORT_REPLIED = "support_replied", _("Support replied")
+        RENEWAL_UPCOMING = "renewal_upcoming", _("Upcoming auto-renewal charge")
+        PAYMENT_FAILED = "payment_failed", _("Auto-renewal payment failed")
+        PAYMENT_ACTION_REQUIRED = "payment_action", _("Auto-renewal needs authentication")
+        AUTO_RENEW_STOPPED = "auto_renew_off", _("Auto-renewal switched off")
 
     class Channel(models.TextChoices):
         EMAIL = "email", _("Email")
@@ -32,6 +36,12 @@ class Notification(models.Model):
                               blank=True, related_name="notifications")
     ticket_message = models.ForeignKey("support.TicketMessage", on_delete=models.PROTECT,
                                        null=True, blank=True, related_name="notifications")
+    # An upcoming auto-renewal is about the bundle it would follow; a failed attempt is
+    # about its payment (one message per attempt).
+    bundle = models.ForeignKey("esims.Bundle", on_delete=models.PROTECT, null=True,
+                               blank=True, related_name="notifications")
+    payment = models.ForeignKey("billing.Payment", on_delete=models.PROTECT, null=True,
+                                blank=True, related_name="notifications")
     status = models.CharField(_("status"), max_length=10, choices=Status.choices,
                               default=Status.PENDING)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
@@ -49,8 +59,15 @@ class Notification(models.Model):
             models.UniqueConstraint(fields=["kind", "channel", "ticket_message"],
                                     condition=Q(ticket_message__isnull=False),
                                     name="notification_once_per_reply"),
+            models.UniqueConstraint(fields=["kind", "channel", "bundle"],
+                                    condition=Q(bundle__isnull=False),
+                                    name="notification_once_per_bundle"),
+            models.UniqueConstraint(fields=["kind", "channel", "payment"],
+                                    condition=Q(payment__isnull=False),
+                                    name="notification_once_per_payment"),
             models.CheckConstraint(condition=Q(order__isnull=False)
-                                   | Q(ticket_message__isnull=False),
+                                   | Q(ticket_message__isnull=False)
+                                   | Q(bundle__isnull=False) | Q(payment__isnull=False),
                                    name="notification_is_about_something"),
         ]
         indexes = [

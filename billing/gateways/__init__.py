@@ -21,8 +21,27 @@ class GatewayCharge:
     failure_message: str = ""
 
 
+@dataclass(frozen=True)
+class SavedCard:
+    """A card the gateway has saved for off-session charges."""
+
+    reference: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
 class GatewayError(Exception):
+    """The gateway could not do what was asked. `retryable`: the same call with the same
+    idempotency key may succeed later (rate limit, network); otherwise it failed for
+    good and repeating it cannot help."""
+
     retryable = False
+
+
+class GatewayRetryableError(GatewayError):
+    retryable = True
 
 
 class GatewayUnavailable(GatewayError):
@@ -41,6 +60,25 @@ class Gateway(Protocol):
     def charge_refund(self, *, reference: str, amount_minor: int) -> str:
         """Refund a succeeded charge in full; returns the refund's reference. Refunding
         the same charge again returns the same reference and moves no money."""
+
+    # Saved cards, for auto-renewal.
+    def card_setup_start(self, *, customer, return_url: str) -> str:
+        """Start saving a card for the customer; returns the setup's reference."""
+
+    def card_setup_customer_url(self, *, reference: str) -> str:
+        """Where the customer enters the card (they come back to `return_url`)."""
+
+    def card_setup_retrieve(self, *, reference: str) -> SavedCard | None:
+        """The saved card, None while the customer has not finished; raises GatewayError
+        when saving failed."""
+
+    def charge_off_session(self, *, payment, card_reference: str,
+                           description: str) -> GatewayCharge:
+        """Charge a saved card without the customer, keyed by `payment.idempotency_key`:
+        calling again for the same payment (after a timeout or a crash) returns the same
+        charge and never charges twice. A bank that wants the customer to authenticate
+        gives status "requires_action"; `charge_customer_url` is where they do it.
+        Raises GatewayRetryableError when the gateway could not be reached."""
 
 
 GATEWAYS = {"simulated": "billing.gateways.simulated.SimulatedGateway"}
