@@ -11,7 +11,15 @@ from portal.admin import ReadOnlyAdmin
 
 from . import services
 from .gateways import GatewayError
-from .models import CreditNote, Order, Payment, Receipt
+from .models import (
+    CreditNote,
+    GatewayCustomer,
+    GatewayEvent,
+    Order,
+    Payment,
+    PaymentMethod,
+    Receipt,
+)
 
 
 class PaymentInline(admin.TabularInline):
@@ -126,3 +134,28 @@ class CreditNoteAdmin(ReadOnlyAdmin):
     list_display = ["number", "receipt", "total_minor", "currency", "reason", "issued_at"]
     search_fields = ["number", "receipt__number", "receipt__order__number"]
     list_select_related = ["receipt"]
+
+
+@admin.register(GatewayEvent)
+class GatewayEventAdmin(ReadOnlyAdmin):
+    list_display = ["event_id", "gateway", "type", "received_at", "processed_at"]
+    list_filter = ["gateway", "type"]
+    search_fields = ["event_id"]
+    date_hierarchy = "received_at"
+
+
+@admin.register(GatewayCustomer)
+class GatewayCustomerAdmin(ReadOnlyAdmin):
+    list_display = ["customer", "gateway", "reference", "created_at"]
+    list_filter = ["gateway"]
+    search_fields = ["customer__email", "reference"]
+    list_select_related = ["customer"]
+
+
+@admin.register(PaymentMethod)
+class PaymentMethodAdmin(ReadOnlyAdmin):
+    list_display = ["customer", "gateway", "status", "brand", "last4", "exp_month", "exp_year",
+                    "saved_at"]
+    list_filter = ["status", "gateway"]
+    search_fields = ["customer__email", "reference", "setup_reference"]
+    list_select_related = ["customer"]

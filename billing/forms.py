@@ -41,3 +41,13 @@ class SimulatedAuthenticationForm(forms.Form):
         ("success", _("Approve")),
         ("authentication_failed", _("Fail authentication")),
     ])
+
+
+class SimulatedCardForm(forms.Form):
+    behaviour = forms.ChoiceField(widget=forms.RadioSelect, choices=[
+        ("success", _("A card that pays")),
+        ("card_declined", _("A card that will be declined")),
+        ("insufficient_funds", _("A card with insufficient funds")),
+        ("expired_card", _("A card that will have expired")),
+        ("authenticate", _("A card whose bank asks for 3-D Secure")),
+    ])

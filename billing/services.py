@@ -23,8 +23,8 @@ from plans.models import Plan
 from support.models import StaffAction
 from support.services import staff_action_record
 
-from .gateways import get_gateway
-from .models import Order, Payment
+from .gateways import GatewayError, get_gateway
+from .models import Order, Payment, PaymentMethod
 from .receipts import credit_note_issue, receipt_issue
 
 log = logging.getLogger(__name__)
@@ -96,10 +96,14 @@ def payment_start(*, order: Order, return_url_for) -> Payment:
         order = Order.objects.select_for_update().get(pk=order.pk)
         if order.status != Order.Status.PENDING_PAYMENT:
             raise OrderError(_("This order is already paid."))
+        # An auto-renewal charge waiting for the customer's bank is finished, not doubled.
+        open_payment = order.payments.filter(status=Payment.Status.REQUIRES_ACTION,
+                                             off_session=True).first()
         recent = timezone.now() - timedelta(minutes=PAYMENT_REUSE_MINUTES)
-        open_payment = (order.payments.filter(status__in=Payment.OPEN_STATUSES,
-                                              gateway=gateway.name, created_at__gte=recent)
-                        .exclude(gateway_reference="").first())
+        open_payment = open_payment or (
+            order.payments.filter(status__in=Payment.OPEN_STATUSES, gateway=gateway.name,
+                                  created_at__gte=recent, off_session=False)
+            .exclude(gateway_reference="").first())
         if open_payment is not None:
             return open_payment
         payment = Payment.objects.create(order=order, gateway=gateway.name,
@@ -120,13 +124,39 @@ def payment_customer_url(*, payment: Payment) -> str:
 def payment_sync(*, payment_id: int) -> Payment:
     """Ask the gateway what became of a payment and act on it, exactly once."""
     payment = Payment.objects.get(pk=payment_id)
+    if not payment.gateway_reference:
+        return payment  # an off-session charge not made yet: its own run finishes it
     charge = get_gateway(payment.gateway).charge_retrieve(reference=payment.gateway_reference)
+    return _payment_record(payment_id=payment_id, charge=charge)
+
+
+def _payment_record(*, payment_id: int, charge) -> Payment:
+    """Take in what the gateway says of a charge, once: the order is locked, and a
+    payment that is no longer open is never changed again."""
     with transaction.atomic():
+        payment = Payment.objects.get(pk=payment_id)
         order = Order.objects.select_for_update().get(pk=payment.order_id)
         payment = Payment.objects.select_for_update().get(pk=payment_id)
-        if payment.status not in Payment.OPEN_STATUSES:
+        if not payment.gateway_reference and charge.reference:
+            payment.gateway_reference = charge.reference
+            payment.save(update_fields=["gateway_reference", "updated_at"])
+        late_success = (payment.status == Payment.Status.FAILED
+                        and charge.status == "succeeded")
+        if payment.status not in Payment.OPEN_STATUSES and not late_success:
             return payment
-        if charge.status == "succeeded":
+        if late_success:
+            # The gateway took the money after all (a stale tab confirmed it again).
+            log.warning("payment %s failed here but succeeded at the gateway", payment.pk)
+        if charge.status == "succeeded" and order.paid_at is not None:
+            # Paid twice (two tabs, two methods): flag this one for support to refund.
+            log.error("order %s received a second successful payment (%s)", order.number,
+                      payment.pk)
+            payment.status = Payment.Status.FAILED
+            payment.failure_code = "paid_twice"
+            payment.failure_message = "Succeeded after the order was paid: refund it."
+            payment.save(update_fields=["status", "failure_code", "failure_message",
+                                        "updated_at"])
+        elif charge.status == "succeeded":
             payment.status = Payment.Status.SUCCEEDED
             payment.save(update_fields=["status", "updated_at"])
             _order_mark_paid(order=order, payment=payment)
@@ -141,6 +171,111 @@ def payment_sync(*, payment_id: int) -> Payment:
             payment.status = Payment.Status.REQUIRES_ACTION
             payment.save(update_fields=["status", "updated_at"])
     return payment
+
+
+# A claim to call the gateway for an off-session payment older than this belongs to a
+# worker that died mid-call; the next run takes it over with the same idempotency key.
+CHARGE_CLAIM_TIMEOUT = timedelta(minutes=5)
+
+
+class ChargeInProgress(Exception):
+    """Another run is calling the gateway for this payment right now."""
+
+
+def order_charge_saved_card(*, order_id: int, payment_method_id: int,
+                            attempts_allowed: int) -> Payment | None:
+    """Collect a pending order's money from a saved card without the customer.
+
+    The Payment row is written (and committed) before the gateway is called, and the
+    call carries the row's idempotency key, so a run repeated after a crash or a timeout
+    finds the same row and gets the same charge back: nothing is charged twice. Under
+    the order's lock, a new attempt is made only when no payment is still open and fewer
+    than `attempts_allowed` were made; a payment waiting for the customer's bank
+    (3-D Secure) is only ever looked at again, never charged again.
+    Returns the payment this run dealt with (None when nothing was due); raises
+    ChargeInProgress when another run holds it, GatewayError when the gateway failed
+    (`retryable` says whether to try again with the same payment).
+    """
+    card = PaymentMethod.objects.get(pk=payment_method_id)
+    with transaction.atomic():
+        order = Order.objects.select_for_update().get(pk=order_id)
+        if order.status != Order.Status.PENDING_PAYMENT:
+            return order.payments.filter(status=Payment.Status.SUCCEEDED).first()
+        payment = order.payments.filter(status__in=Payment.OPEN_STATUSES).first()
+        if payment is None:
+            if order.payments.count() >= attempts_allowed:
+                return None
+            if card.status != PaymentMethod.Status.ACTIVE or card.customer_id != order.customer_id:
+                raise GatewayError(f"card {card.pk} cannot be charged for order {order.number}")
+            payment = Payment.objects.create(
+                order=order, gateway=card.gateway, amount_minor=order.amount_minor,
+                currency=order.currency, off_session=True, payment_method=card)
+    if payment.gateway_reference:
+        return payment_sync(payment_id=payment.pk)  # charged already: ask how it went
+    now = timezone.now()
+    claimed = (Payment.objects.filter(pk=payment.pk, gateway_reference="")
+               .filter(Q(charge_claimed_at__isnull=True)
+                       | Q(charge_claimed_at__lt=now - CHARGE_CLAIM_TIMEOUT))
+               .update(charge_claimed_at=now))
+    if not claimed:
+        raise ChargeInProgress(f"payment {payment.pk} is being charged by another run")
+    payment = Payment.objects.select_related("order__plan", "payment_method").get(
+        pk=payment.pk)
+    try:
+        charge = get_gateway(payment.gateway).charge_off_session(
+            payment=payment, card_reference=payment.payment_method.reference,
+            description=f"{payment.order.number} · {payment.order.plan.name}")
+    except GatewayError as exc:
+        if exc.retryable:  # let the next try go at once, with the same key
+            Payment.objects.filter(pk=payment.pk, charge_claimed_at=now).update(
+                charge_claimed_at=None)
+        else:
+            _payment_fail_without_charge(payment_id=payment.pk, error=exc)
+        raise
+    return _payment_record(payment_id=payment.pk, charge=charge)
+
+
+def _payment_fail_without_charge(*, payment_id: int, error: Exception) -> None:
+    Payment.objects.filter(pk=payment_id, status__in=Payment.OPEN_STATUSES).update(
+        status=Payment.Status.FAILED, failure_code="gateway_error",
+        failure_message=str(error)[:255], updated_at=timezone.now())
+
+
+def card_setup_start(*, customer, cancel_url: str) -> PaymentMethod:
+    """Start saving a card at the gateway. The customer enters it on the gateway's page,
+    which sends them to `billing:card_setup_return` (or back to `cancel_url`)."""
+    gateway = get_gateway()
+    reference = gateway.card_setup_start(customer=customer, return_url=cancel_url)
+    return PaymentMethod.objects.create(customer=customer, gateway=gateway.name,
+                                        setup_reference=reference)
+
+
+def card_setup_customer_url(*, payment_method: PaymentMethod) -> str:
+    return get_gateway(payment_method.gateway).card_setup_customer_url(
+        reference=payment_method.setup_reference)
+
+
+def card_setup_finish(*, payment_method_id: int) -> PaymentMethod:
+    """Ask the gateway whether the card was saved and record it once. Called from the
+    customer's return and from the gateway's webhook; either order, any number of times."""
+    method = PaymentMethod.objects.get(pk=payment_method_id)
+    if method.status != PaymentMethod.Status.PENDING:
+        return method
+    try:
+        saved = get_gateway(method.gateway).card_setup_retrieve(
+            reference=method.setup_reference)
+    except GatewayError as exc:
+        if exc.retryable:
+            raise
+        PaymentMethod.objects.filter(pk=method.pk, status=PaymentMethod.Status.PENDING).update(
+            status=PaymentMethod.Status.FAILED)
+        return PaymentMethod.objects.get(pk=method.pk)
+    if saved is not None:
+        PaymentMethod.objects.filter(pk=method.pk, status=PaymentMethod.Status.PENDING).update(
+            status=PaymentMethod.Status.ACTIVE, reference=saved.reference, brand=saved.brand,
+            last4=saved.last4, exp_month=saved.exp_month, exp_year=saved.exp_year,
+            saved_at=timezone.now())
+    return PaymentMethod.objects.get(pk=method.pk)
 
 
 def payment_claim_for_reconciliation(*, quiet_for: timedelta, give_up_after: timedelta,
@@ -162,10 +297,6 @@ def payment_claim_for_reconciliation(*, quiet_for: timedelta, give_up_after: tim
 
 def _order_mark_paid(*, order: Order, payment: Payment) -> None:
     """Called with the order locked, once its money is in."""
-    if order.status != Order.Status.PENDING_PAYMENT:
-        # A second successful payment for one order: support must refund it.
-        log.error("order %s received a second successful payment", order.number)
-        return
     order.status = Order.Status.PAID
     order.paid_at = timezone.now()
     fields = ["status", "paid_at"]
@@ -174,6 +305,8 @@ def _order_mark_paid(*, order: Order, payment: Payment) -> None:
         fields.append("esim")
     elif order.kind == Order.Kind.RENEWAL:
         esim_services.bundle_create_for_order(order=order, esim=order.esim)
+        # Renewed (by hand or automatically): nothing is due until the new plan runs.
+        esim_services.esim_renewal_schedule(esim_id=order.esim_id)
     order.save(update_fields=fields)
     receipt_issue(order=order, payment=payment)
     notification_request(kind=Notification.Kind.ORDER_PAID, order=order)

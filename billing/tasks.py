@@ -4,10 +4,12 @@ import logging
 from datetime import timedelta
 
 from celery import shared_task
+from django.utils import timezone
 
 from carrier.client import CarrierError
 
-from . import services
+from . import gateway_events, services
+from .gateways import GatewayRetryableError
 
 log = logging.getLogger(__name__)
 
@@ -55,3 +57,28 @@ def payment_reconcile_sweep() -> int:
     for payment_id in claimed:
         services.payment_sync(payment_id=payment_id)
     return len(claimed)
+
+
+# A webhook event not processed this long after it arrived lost its task (or keeps
+# failing): the sweep queues it again.
+GATEWAY_EVENT_STALE_AFTER = timedelta(minutes=5)
+
+
+@shared_task(bind=True, max_retries=None, acks_late=True)
+def gateway_event_process(self, event_pk: int) -> None:
+    try:
+        gateway_events.gateway_event_process(event_pk=event_pk)
+    except GatewayRetryableError as exc:
+        log.info("gateway event %s: gateway not reachable (%s), retrying", event_pk, exc)
+        if self.request.is_eager:
+            return  # run in-process (tests, or the web process): the sweep will retry
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+
+
+@shared_task
+def gateway_event_sweep() -> int:
+    stale = gateway_events.gateway_event_list_unprocessed(
+        received_before=timezone.now() - GATEWAY_EVENT_STALE_AFTER)
+    for event_pk in stale:
+        gateway_event_process.delay(event_pk)
+    return len(stale)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import stripe_views, views
 
 app_name = "billing"
 urlpatterns = [
@@ -11,6 +11,13 @@ urlpatterns = [
     path("new/<slug:plan_code>/", views.buy, name="buy"),
     path("renew/<int:esim_pk>/", views.renew, name="renew"),
     path("topup/<int:esim_pk>/", views.topup, name="topup"),
+    path("cards/add/", views.card_add, name="card_add"),
+    path("cards/<str:reference>/return/", views.card_setup_return, name="card_setup_return"),
+    path("gateway/stripe/card/<str:reference>/", stripe_views.stripe_card_setup,
+         name="stripe_card_setup"),
+    path("gateway/stripe/<str:reference>/", stripe_views.stripe_pay, name="stripe_pay"),
+    path("gateway/simulated/card/<str:reference>/", views.simulated_card,
+         name="simulated_card"),
     path("gateway/simulated/<str:reference>/", views.simulated_gateway,
          name="simulated_gateway"),
     path("gateway/simulated/<str:reference>/authenticate/", views.simulated_authenticate,

@@ -4,6 +4,7 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
@@ -16,11 +17,12 @@ from .forms import (
     NewEsimOrderForm,
     PlanOrderForm,
     SimulatedAuthenticationForm,
+    SimulatedCardForm,
     SimulatedOutcomeForm,
 )
-from .gateways import GatewayUnavailable, simulated_payments_allowed
-from .gateways.simulated import simulated_charge_decide
-from .models import Order, Payment, SimulatedCharge
+from .gateways import GatewayError, GatewayUnavailable, simulated_payments_allowed
+from .gateways.simulated import simulated_card_save, simulated_charge_decide
+from .models import Order, Payment, PaymentMethod, SimulatedCard, SimulatedCharge
 from .receipt_pdf import credit_note_pdf, receipt_pdf
 
 
@@ -175,6 +177,10 @@ def pay(request, number):
             messages.error(request, _("Payments are not set up on this portal yet. "
                                       "Nothing was charged."))
             return redirect("billing:pay", number=order.number)
+        except GatewayError:
+            messages.error(request, _("The payment provider could not be reached. Nothing "
+                                      "was charged; try again in a moment."))
+            return redirect("billing:pay", number=order.number)
         return HttpResponseRedirect(services.payment_customer_url(payment=payment))
     period = None
     if order.kind == Order.Kind.RENEWAL:
@@ -183,6 +189,8 @@ def pay(request, number):
                                                now=timezone.now())
     return render(request, "billing/pay.html", {
         "order": order, "period": period,
+        "awaiting_confirmation": order.payments.filter(
+            status=Payment.Status.REQUIRES_ACTION, off_session=True).exists(),
         "failed_payment": selectors.order_last_failed_payment(order=order)})
 
 
@@ -197,6 +205,58 @@ def payment_return(request, number, payment_id):
     if payment.status in Payment.OPEN_STATUSES:
         return HttpResponseRedirect(services.payment_customer_url(payment=payment))
     return redirect("billing:order", number=order.number)
+
+
+# Where to go back to after saving a card, per setup, kept in the session.
+_CARD_NEXT_SESSION_KEY = "card-setup-next"
+
+
+def _safe_next(request, default: str) -> str:
+    wanted = request.POST.get("next") or request.GET.get("next") or ""
+    if url_has_allowed_host_and_scheme(wanted, allowed_hosts={request.get_host()},
+                                       require_https=request.is_secure()):
+        return wanted
+    return default
+
+
+@login_required
+@require_http_methods(["POST"])
+def card_add(request):
+    """Save a card for auto-renewal: the gateway's page takes the card details."""
+    back = _safe_next(request, reverse("esims:dashboard"))
+    try:
+        method = services.card_setup_start(customer=request.user, cancel_url=back)
+    except GatewayUnavailable:
+        messages.error(request, _("Payments are not set up on this portal yet."))
+        return HttpResponseRedirect(back)
+    except GatewayError:
+        messages.error(request, _("The payment provider could not be reached. Nothing was "
+                                  "saved; try again in a moment."))
+        return HttpResponseRedirect(back)
+    request.session.setdefault(_CARD_NEXT_SESSION_KEY, {})[method.setup_reference] = back
+    request.session.modified = True
+    return HttpResponseRedirect(services.card_setup_customer_url(payment_method=method))
+
+
+@login_required
+def card_setup_return(request, reference):
+    """Where the gateway sends the customer after entering a card; we ask the gateway."""
+    method = get_object_or_404(PaymentMethod, customer=request.user, setup_reference=reference)
+    back = request.session.get(_CARD_NEXT_SESSION_KEY, {}).get(reference,
+                                                              reverse("esims:dashboard"))
+    try:
+        method = services.card_setup_finish(payment_method_id=method.pk)
+    except GatewayError:
+        messages.error(request, _("The payment provider could not be reached. Try again in a "
+                                  "moment."))
+        return HttpResponseRedirect(back)
+    if method.status == PaymentMethod.Status.ACTIVE:
+        messages.success(request, _("Card saved: %(card)s.") % {"card": method})
+    elif method.status == PaymentMethod.Status.FAILED:
+        messages.error(request, _("The card could not be saved. Try another card."))
+    else:
+        messages.info(request, _("Saving the card was not finished. Nothing was saved."))
+    return HttpResponseRedirect(back)
 
 
 # --- The simulated gateway's own pages (what Stripe's hosted pages would be) ---
@@ -223,6 +283,27 @@ def simulated_gateway(request, reference):
             return redirect("billing:simulated_authenticate", reference=reference)
         return HttpResponseRedirect(charge.return_url)
     return render(request, "billing/simulated_gateway.html", {"charge": charge, "form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def simulated_card(request, reference):
+    """The fake bank's "enter your card" page: the tester picks how the card behaves when
+    charged later without them."""
+    if not simulated_payments_allowed():
+        raise Http404("No simulated payments here.")
+    card = get_object_or_404(SimulatedCard, reference=reference)
+    get_object_or_404(PaymentMethod, customer=request.user.pk, gateway="simulated",
+                      setup_reference=reference)  # only the customer saving it
+    done = reverse("billing:card_setup_return", args=[reference])
+    if card.saved:
+        return HttpResponseRedirect(done)
+    form = SimulatedCardForm(request.POST or None, initial={"behaviour": "success"})
+    if request.method == "POST" and form.is_valid():
+        simulated_card_save(reference=reference, behaviour=form.cleaned_data["behaviour"])
+        return HttpResponseRedirect(done)
+    return render(request, "billing/simulated_card.html",
+                  {"card": card, "form": form, "cancel_url": card.return_url})
 
 
 @require_http_methods(["GET", "POST"])

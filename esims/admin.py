@@ -61,12 +61,15 @@ class ESimAdmin(admin.ModelAdmin):
     # eSIMs come only from paid orders, and their state from the carrier: support edits
     # the nickname here; every other change goes through a recorded action.
     readonly_fields = ["owner", "iccid", "eid", "smdp_address", "matching_id", "state",
-                       "auto_renew", "renewal_plan", "created_at", "ready_at", "installed_at",
-                       "synced_at", "updated_at"]
+                       "auto_renew", "auto_renew_since", "renewal_plan",
+                       "renewal_payment_method", "renew_at", "renewal_notice_at", "created_at",
+                       "ready_at", "installed_at", "synced_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["owner", "nickname", "state"]}),
         (_("Profile"), {"fields": ["iccid", "eid", "smdp_address", "matching_id"]}),
-        (_("Renewal"), {"fields": ["auto_renew", "renewal_plan"]}),
+        (_("Renewal"), {"fields": ["auto_renew", "auto_renew_since", "renewal_plan",
+                                    "renewal_payment_method", "renew_at",
+                                    "renewal_notice_at"]}),
         (_("Dates"), {"fields": ["created_at", "ready_at", "installed_at", "synced_at",
                                  "updated_at"]}),
     ]

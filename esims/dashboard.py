@@ -35,7 +35,8 @@ from .models import Bundle, ESim, days_left
 # Stands where the CSRF token goes in cached HTML; the real one is put in per response.
 CSRF_PLACEHOLDER = "csrf-token-placeholder-0000000000000000000000000000000000000000000000"
 
-_ESIM_FACTS = ("id", "nickname", "state", "iccid", "smdp_address", "matching_id")
+_ESIM_FACTS = ("id", "nickname", "state", "iccid", "smdp_address", "matching_id",
+               "auto_renew")
 _BUNDLE_FACTS = ("id", "state", "data_used_bytes", "data_allowance_bytes", "validity_days",
                  "ends_at")
 
@@ -65,7 +66,7 @@ def _card_facts(*, owner) -> list[tuple[int, str]]:
         cursor.execute(_facts_sql(), [*selectors.LIVE_STATES, owner.pk, ESim.State.CANCELLED])
         rows = cursor.fetchall()
     now = timezone.now()
-    prefix = f"esim-card:2:{translation.get_language()}:{timezone.get_current_timezone_name()}"
+    prefix = f"esim-card:3:{translation.get_language()}:{timezone.get_current_timezone_name()}"
     facts: dict[int, list] = {}
     for row in rows:
         esim_facts = row[:len(_ESIM_FACTS)]

@@ -39,6 +39,8 @@ class ESim(models.Model):
     renewal_plan = models.ForeignKey("plans.Plan", on_delete=models.PROTECT, null=True,
                                      blank=True, related_name="+",
                                      verbose_name=_("plan to renew with"))
+    # When auto-renewal was last switched on: each time starts afresh (new attempts).
+    auto_renew_since = models.DateTimeField(_("auto-renewal on since"), null=True, blank=True)
     renewal_payment_method = models.ForeignKey(
         "billing.PaymentMethod", on_delete=models.PROTECT, null=True, blank=True,
         related_name="+", verbose_name=_("card to renew with"))

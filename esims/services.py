@@ -8,6 +8,7 @@ step's result is saved with a conditional update so that two runs never both wri
 import logging
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -97,7 +98,43 @@ def topup_revoke(*, esim: ESim, reference: str) -> None:
 
 def esim_auto_renew_off(*, esim: ESim) -> bool:
     """Switch auto-renewal off at once; False when it was already off."""
-    return bool(ESim.objects.filter(pk=esim.pk, auto_renew=True).update(auto_renew=False))
+    return bool(ESim.objects.filter(pk=esim.pk, auto_renew=True).update(
+        auto_renew=False, renew_at=None, renewal_notice_at=None))
+
+
+def renewal_charge_time(bundle: Bundle, *, now: datetime) -> datetime | None:
+    """When an auto-renewal following this running bundle is charged (DESIGN: renewal
+    rules): a set time before it ends (at most half its length, so that a day pass is not
+    renewed the moment it starts), or as soon as the set share of its data is used."""
+    if bundle.ends_at is None:
+        return None
+    lead = min(timedelta(hours=settings.AUTO_RENEW_LEAD_HOURS),
+               timedelta(days=bundle.validity_days) / 2)
+    at = bundle.ends_at - lead
+    if bundle.data_allowance_bytes and (
+            bundle.data_used_bytes * 100
+            >= bundle.data_allowance_bytes * settings.AUTO_RENEW_DATA_PERCENT):
+        at = min(at, now)
+    return at
+
+
+def esim_renewal_schedule(*, esim_id: int, now: datetime | None = None) -> None:
+    """Set when the auto-renewal sweep must next look at this eSIM, and when to tell the
+    customer ahead of the charge, from its running bundle. Called when auto-renewal is
+    switched on or changed, when a bundle starts, when its data crosses the threshold,
+    and when a renewal is paid (a plan is then waiting: nothing is due)."""
+    now = now or timezone.now()
+    esim = ESim.objects.get(pk=esim_id)
+    live = list(esim.bundles.filter(state__in=[Bundle.State.ACTIVE, Bundle.State.QUEUED]))
+    active = next((b for b in live if b.state == Bundle.State.ACTIVE), None)
+    charge_at = notice_at = None
+    if esim.auto_renew and active is not None and len(live) == 1:
+        charge_at = renewal_charge_time(active, now=now)
+        if charge_at is not None:
+            notice_at = max(now, charge_at - timedelta(days=settings.AUTO_RENEW_NOTICE_DAYS))
+            if charge_at - notice_at < timedelta(hours=1):
+                notice_at = None  # too late to tell ahead; the receipt tells them
+    ESim.objects.filter(pk=esim_id).update(renew_at=charge_at, renewal_notice_at=notice_at)
 
 
 @transaction.atomic
@@ -158,6 +195,8 @@ def bundle_update_from_carrier(*, reference: str, carrier_bundle: carrier.Carrie
         # A renewal brought an expired eSIM back: the profile is on the device still.
         bundle.esim.state = ESim.State.INSTALLED
         bundle.esim.save(update_fields=["state", "updated_at"])
+    started = new_state == Bundle.State.ACTIVE and bundle.state != Bundle.State.ACTIVE
+    was_due = _renewal_threshold_reached(bundle)
     bundle.state = new_state
     if carrier_bundle.initial_bytes is not None:
         bundle.data_allowance_bytes = carrier_bundle.initial_bytes
@@ -171,7 +210,16 @@ def bundle_update_from_carrier(*, reference: str, carrier_bundle: carrier.Carrie
     bundle.save(update_fields=["state", "data_allowance_bytes", "data_used_bytes",
                                "starts_at", "ends_at", "usage_reported_at"])
     _esim_expire_if_nothing_left(bundle.esim)
+    if bundle.esim.auto_renew and bundle.state == Bundle.State.ACTIVE and (
+            started or (_renewal_threshold_reached(bundle) and not was_due)):
+        esim_renewal_schedule(esim_id=bundle.esim_id)
     return bundle
+
+
+def _renewal_threshold_reached(bundle: Bundle) -> bool:
+    allowance = bundle.data_allowance_bytes
+    return bool(allowance) and (bundle.data_used_bytes * 100
+                                >= allowance * settings.AUTO_RENEW_DATA_PERCENT)
 
 
 def _esim_expire_if_nothing_left(esim: ESim) -> None:

@@ -18,6 +18,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from renewals.selectors import renewal_preview
+
 from .models import DeliveryAttempt, Notification
 
 log = logging.getLogger(__name__)
@@ -34,14 +36,23 @@ class DeliveryError(Exception):
         self.retryable = retryable
 
 
-def notification_request(*, kind: str, order=None, ticket_message=None) -> Notification | None:
-    """Record that the customer must be told about this order or support reply (once)."""
-    customer = order.customer if order is not None else ticket_message.ticket.customer
+def notification_request(*, kind: str, order=None, ticket_message=None, bundle=None,
+                         payment=None) -> Notification | None:
+    """Record that the customer must be told about this order, support reply, bundle (an
+    auto-renewal coming or stopped) or payment attempt, once."""
+    if order is not None:
+        customer = order.customer
+    elif ticket_message is not None:
+        customer = ticket_message.ticket.customer
+    elif bundle is not None:
+        customer = bundle.esim.owner
+    else:
+        customer = payment.order.customer
     try:
         with transaction.atomic():
             notification = Notification.objects.create(
                 customer=customer, kind=kind, channel=Notification.Channel.EMAIL,
-                order=order, ticket_message=ticket_message)
+                order=order, ticket_message=ticket_message, bundle=bundle, payment=payment)
     except IntegrityError:
         return None  # already requested for this order
     notification_id = notification.pk
@@ -68,7 +79,8 @@ def notification_deliver(*, notification_id: int) -> bool:
     if not claimed:
         return False
     notification = Notification.objects.select_related(
-        "customer", "order__plan", "order__esim", "ticket_message__ticket").get(
+        "customer", "order__plan", "order__esim", "ticket_message__ticket", "bundle__esim",
+        "payment__order__esim", "payment__order__plan", "payment__payment_method").get(
         pk=notification_id)
     try:
         _send_email(notification)
@@ -111,7 +123,22 @@ def _context(notification: Notification) -> dict:
         context.update(ticket=ticket, reply=notification.ticket_message,
                        ticket_url=base + reverse("support:ticket", args=[ticket.pk]))
         return context
-    order = notification.order
+    if notification.bundle_id:
+        esim = notification.bundle.esim
+        context.update(esim=esim, bundle=notification.bundle,
+                       renewal=renewal_preview(esim=esim),
+                       auto_renew_url=base + reverse("renewals:settings", args=[esim.pk]),
+                       renew_url=base + reverse("billing:renew", args=[esim.pk]))
+        return context
+    if notification.payment_id:
+        payment = notification.payment
+        order = payment.order
+        context.update(payment=payment, esim=order.esim,
+                       pay_url=base + reverse("billing:pay", args=[order.number]),
+                       auto_renew_url=base + reverse("renewals:settings",
+                                                     args=[order.esim_id]))
+        context["next_attempt_at"] = order.esim.renew_at if order.esim.auto_renew else None
+    order = notification.order or notification.payment.order
     context.update(order=order, order_url=base + reverse("billing:order", args=[order.number]))
     receipt = getattr(order, "receipt", None)
     if receipt is not None:

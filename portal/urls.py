@@ -3,6 +3,8 @@ from django.http import HttpResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from billing.stripe_views import stripe_webhook
+
 
 def healthz(request):
     return HttpResponse("ok", content_type="text/plain")
@@ -16,7 +18,9 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("plans/", include("plans.urls")),
     path("esims/", include("esims.urls")),
+    path("auto-renew/", include("renewals.urls")),
     path("orders/", include("billing.urls")),
+    path("webhooks/stripe/", stripe_webhook, name="stripe_webhook"),
     path("support/", include("support.urls")),
     path("", include("carrier.urls")),
     path("staff/", admin.site.urls),

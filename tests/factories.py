@@ -101,3 +101,25 @@ def paid_new_esim_order(customer, plan: Plan | None = None) -> Order:
     order.esim = esim_create_for_order(order=order)
     order.save(update_fields=["esim"])
     return order
+
+
+def auto_renewing_esim(owner, *, behaviour: str = "success", ends_in=timedelta(hours=12),
+                       plan: Plan | None = None) -> ESim:
+    """An installed eSIM whose running plan ends soon, with auto-renewal on and a card
+    saved at the simulated gateway that answers as `behaviour` says."""
+    from billing.models import PaymentMethod, SimulatedCard
+    from esims.services import esim_renewal_schedule
+
+    bundle = BundleFactory(esim__owner=owner, ends_at=timezone.now() + ends_in,
+                           **({"order__plan": plan} if plan is not None else {}))
+    card = SimulatedCard.objects.create(reference=f"simcard_{bundle.pk}", return_url="/",
+                                        saved=True, behaviour=behaviour)
+    method = PaymentMethod.objects.create(
+        customer=owner, gateway="simulated", setup_reference=card.reference,
+        reference=card.reference, status=PaymentMethod.Status.ACTIVE, brand="visa",
+        last4=card.last4, exp_month=12, exp_year=2030)
+    ESim.objects.filter(pk=bundle.esim_id).update(
+        auto_renew=True, auto_renew_since=timezone.now(), renewal_plan=bundle.plan,
+        renewal_payment_method=method)
+    esim_renewal_schedule(esim_id=bundle.esim_id)
+    return ESim.objects.get(pk=bundle.esim_id)

@@ -63,7 +63,9 @@ class Gateway(Protocol):
 
     # Saved cards, for auto-renewal.
     def card_setup_start(self, *, customer, return_url: str) -> str:
-        """Start saving a card for the customer; returns the setup's reference."""
+        """Start saving a card for the customer; returns the setup's reference. The
+        gateway's page sends the customer to `billing:card_setup_return` for that
+        reference when done, or back to `return_url` if they cancel."""
 
     def card_setup_customer_url(self, *, reference: str) -> str:
         """Where the customer enters the card (they come back to `return_url`)."""
@@ -81,8 +83,10 @@ class Gateway(Protocol):
         Raises GatewayRetryableError when the gateway could not be reached."""
 
 
-GATEWAYS = {"simulated": "billing.gateways.simulated.SimulatedGateway"}
-GATEWAY_LABELS = {"simulated": _("Simulated card (test payment)")}
+GATEWAYS = {"simulated": "billing.gateways.simulated.SimulatedGateway",
+            "stripe": "billing.gateways.stripe.StripeGateway"}
+GATEWAY_LABELS = {"simulated": _("Simulated card (test payment)"),
+                  "stripe": _("Online payment (Stripe)")}
 
 
 def simulated_payments_allowed() -> bool:

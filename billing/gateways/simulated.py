@@ -6,12 +6,12 @@ chooses what the "bank" answers: success, a decline, or a 3-D Secure challenge.
 
 import secrets
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 
-from billing.models import SimulatedCharge
+from billing.models import SimulatedCard, SimulatedCharge
 
-from . import GatewayCharge, GatewayError
+from . import GatewayCharge, GatewayError, SavedCard
 
 DECLINE_CODES = ("card_declined", "insufficient_funds", "expired_card")
 
@@ -52,6 +52,65 @@ class SimulatedGateway:
         elif charge.status != SimulatedCharge.Status.REFUNDED:
             raise GatewayError(f"charge {reference} was never paid")
         return f"re_{reference}"
+
+
+    # --- Saved cards and off-session charges (auto-renewal) ---
+
+    def card_setup_start(self, *, customer, return_url: str) -> str:
+        card = SimulatedCard.objects.create(reference="simcard_" + secrets.token_hex(12),
+                                            return_url=return_url)
+        return card.reference
+
+    def card_setup_customer_url(self, *, reference: str) -> str:
+        return reverse("billing:simulated_card", args=[reference])
+
+    def card_setup_retrieve(self, *, reference: str) -> SavedCard | None:
+        card = SimulatedCard.objects.get(reference=reference)
+        if not card.saved:
+            return None
+        return SavedCard(reference=card.reference, brand="visa", last4=card.last4,
+                         exp_month=12, exp_year=2030)
+
+    def charge_off_session(self, *, payment, card_reference: str,
+                           description: str) -> GatewayCharge:
+        """Like Stripe: the payment's idempotency key makes a repeated call return the
+        charge the first call made."""
+        key = payment.idempotency_key
+        existing = SimulatedCharge.objects.filter(idempotency_key=key).first()
+        if existing is not None:
+            return _as_charge(existing)
+        card = SimulatedCard.objects.get(reference=card_reference, saved=True)
+        behaviour = card.behaviour
+        status, decline = SimulatedCharge.Status.SUCCEEDED, ""
+        if behaviour == SimulatedCard.Behaviour.AUTHENTICATE:
+            status = SimulatedCharge.Status.REQUIRES_ACTION
+        elif behaviour != SimulatedCard.Behaviour.SUCCEEDS:
+            status, decline = SimulatedCharge.Status.DECLINED, behaviour
+        try:
+            with transaction.atomic():
+                charge = SimulatedCharge.objects.create(
+                    reference="sim_" + secrets.token_hex(12), idempotency_key=key, card=card,
+                    amount_minor=payment.amount_minor, currency=payment.currency,
+                    description=description[:200], status=status, decline_code=decline,
+                    return_url=reverse("billing:payment_return",
+                                       args=[payment.order.number, payment.pk]))
+        except IntegrityError:  # the same key at the same moment: that call's charge
+            charge = SimulatedCharge.objects.get(idempotency_key=key)
+        return _as_charge(charge)
+
+
+@transaction.atomic
+def simulated_card_save(*, reference: str, behaviour: str) -> SimulatedCard:
+    """What the tester picked when saving a card: how its bank will answer later."""
+    card = SimulatedCard.objects.select_for_update().get(reference=reference)
+    if not card.saved:
+        card.saved = True
+        card.behaviour = SimulatedCard.Behaviour(behaviour)
+        card.last4 = {"success": "4242", "card_declined": "0002",
+                      "insufficient_funds": "9995", "expired_card": "0069",
+                      "authenticate": "3184"}[card.behaviour]
+        card.save(update_fields=["saved", "behaviour", "last4"])
+    return card
 
 
 @transaction.atomic

@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "billing",
     "carrier",
     "support",
+    "renewals",
     "notifications",
 ]
 
@@ -213,6 +214,18 @@ CELERY_BEAT_SCHEDULE = {
         "task": "carrier.tasks.esim_reconcile_sweep",
         "schedule": 60,
     },
+    "gateway-event-sweep": {
+        "task": "billing.tasks.gateway_event_sweep",
+        "schedule": 300,
+    },
+    "renewal-sweep": {
+        "task": "renewals.tasks.renewal_sweep",
+        "schedule": env_int("RENEWAL_SWEEP_SECONDS", 60, minimum=1),
+    },
+    "renewal-notice-sweep": {
+        "task": "renewals.tasks.renewal_notice_sweep",
+        "schedule": 300,
+    },
 }
 
 # The carrier: ES2+ for profiles, a reseller-style API for bundles; see carrier/client.py.
@@ -228,11 +241,50 @@ ACTIVATION_SLOW_AFTER_MINUTES = env_int("ACTIVATION_SLOW_AFTER_MINUTES", 10, min
 # A paid order still not activated after this long stops retrying and is flagged to support.
 ACTIVATION_GIVE_UP_AFTER_HOURS = env_int("ACTIVATION_GIVE_UP_AFTER_HOURS", 48, minimum=1)
 
+# Auto-renewal (DESIGN: renewal rules). The renewal is charged this long before the running
+# plan ends (at most half the plan's length), or once this share of its data is used.
+AUTO_RENEW_LEAD_HOURS = env_int("AUTO_RENEW_LEAD_HOURS", 24, minimum=1)
+AUTO_RENEW_DATA_PERCENT = env_int("AUTO_RENEW_DATA_PERCENT", 90, minimum=50)
+if AUTO_RENEW_DATA_PERCENT > 100:
+    raise ImproperlyConfigured("AUTO_RENEW_DATA_PERCENT must be at most 100.")
+# The customer is told this many days before the charge.
+AUTO_RENEW_NOTICE_DAYS = env_int("AUTO_RENEW_NOTICE_DAYS", 3, minimum=1)
+# A failed charge is tried again this many days after the first attempt, in order; after
+# the last, auto-renewal switches off and the customer is told.
+try:
+    AUTO_RENEW_RETRY_DAYS = sorted(float(d) for d in env_list("AUTO_RENEW_RETRY_DAYS",
+                                                              ["1", "3"]))
+except ValueError as exc:
+    raise ImproperlyConfigured("AUTO_RENEW_RETRY_DAYS: comma-separated days, e.g. 1,3") from exc
+if any(d <= 0 for d in AUTO_RENEW_RETRY_DAYS):
+    raise ImproperlyConfigured("AUTO_RENEW_RETRY_DAYS must be positive numbers of days.")
+
+# Stripe, the real gateway (billing/gateways/stripe.py). The keys come from the Stripe
+# dashboard; the webhook secret from the endpoint registered there for /webhooks/stripe/.
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY", "")
+STRIPE_PUBLISHABLE_KEY = env_str("STRIPE_PUBLISHABLE_KEY", "")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET", "")
+# Blank: Stripe's own API. The tests point it at a local fake (localstripe).
+STRIPE_API_BASE = env_str("STRIPE_API_BASE", "").rstrip("/")
+# Stripe requires Stripe.js to be loaded from Stripe, never bundled or proxied: it is the
+# one script on the portal's pages that the portal does not serve itself.
+STRIPE_JS_URL = env_str("STRIPE_JS_URL", "https://js.stripe.com/v3/")
+STRIPE_PAYMENT_METHODS = env_list("STRIPE_PAYMENT_METHODS", ["card"])
+_STRIPE_METHODS_SUPPORTED = ("card", "alipay", "wechat_pay", "paypal")
+if _unknown := [m for m in STRIPE_PAYMENT_METHODS if m not in _STRIPE_METHODS_SUPPORTED]:
+    raise ImproperlyConfigured(
+        f"STRIPE_PAYMENT_METHODS: {', '.join(_unknown)} not supported; use any of "
+        f"{', '.join(_STRIPE_METHODS_SUPPORTED)}.")
+
 # The payment gateway. "simulated" moves no money and lets anyone "pay", so outside
 # development it must be allowed explicitly (a demo); otherwise payments are refused.
-PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY", "simulated")
-if PAYMENT_GATEWAY not in ("simulated",):
-    raise ImproperlyConfigured(f"PAYMENT_GATEWAY={PAYMENT_GATEWAY!r}: use simulated.")
+PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY", "stripe" if STRIPE_SECRET_KEY else "simulated")
+if PAYMENT_GATEWAY not in ("simulated", "stripe"):
+    raise ImproperlyConfigured(f"PAYMENT_GATEWAY={PAYMENT_GATEWAY!r}: use simulated or stripe.")
+if PAYMENT_GATEWAY == "stripe":
+    for _name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET"):
+        if not globals()[_name]:
+            raise ImproperlyConfigured(f"PAYMENT_GATEWAY=stripe needs {_name} to be set.")
 ALLOW_SIMULATED_PAYMENTS = env_bool("ALLOW_SIMULATED_PAYMENTS", False)
 
 PORTAL_CURRENCIES = env_list("PORTAL_CURRENCIES", ["USD", "EUR", "CNY"])

@@ -1,0 +1,30 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from billing.models import PaymentMethod
+from plans.models import Plan
+
+
+class CardChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return str(obj)
+
+
+class PlanChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj):
+        return obj.name
+
+
+class AutoRenewForm(forms.Form):
+    plan = PlanChoiceField(label=_("Renew with"), queryset=Plan.objects.none(),
+                           to_field_name="code", empty_label=None,
+                           error_messages={"invalid_choice": _("Choose a plan from the list.")})
+    card = CardChoiceField(label=_("Charge this card"), queryset=PaymentMethod.objects.none(),
+                           widget=forms.RadioSelect, empty_label=None,
+                           error_messages={"invalid_choice": _("Choose one of your saved cards."),
+                                           "required": _("Add a card first.")})
+
+    def __init__(self, *args, plans, cards, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["plan"].queryset = plans
+        self.fields["card"].queryset = cards

@@ -1,0 +1,214 @@
+"""Auto-renewal: switching it on and off, and charging renewals when they are due.
+
+The sweep reads only eSIMs whose `renew_at` has come (a partial index holds nothing
+else), claims them with row locks that other sweeps skip, and hands each to
+`renewal_run`. A run is safe to repeat and to race: the renewal order's idempotency key
+names the eSIM, the bundle being followed and when auto-renewal was switched on, so one
+cycle has one order; the order's lock and its payment rows decide whether a charge
+attempt is due (`billing.services.order_charge_saved_card`), so one attempt is one
+charge however many runs there are.
+"""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from billing import services as billing
+from billing.gateways import GatewayError, get_gateway
+from billing.models import Order, Payment, PaymentMethod
+from esims import services as esim_services
+from esims.models import Bundle, ESim
+from notifications.models import Notification
+from notifications.services import notification_request
+from plans.models import Plan
+
+from .selectors import renewal_plans
+
+log = logging.getLogger(__name__)
+
+# A claimed eSIM not dealt with in this time (its run died) is claimed again.
+CLAIM_LEASE = timedelta(minutes=10)
+# A charge the gateway is still processing is looked at again after this long.
+PENDING_RECHECK = timedelta(minutes=10)
+
+
+class RenewalError(Exception):
+    """A customer-facing reason why auto-renewal cannot be switched on as asked."""
+
+
+def auto_renew_switch_on(*, esim: ESim, plan: Plan, card: PaymentMethod) -> ESim:
+    """Switch auto-renewal on (or change its plan or card) and schedule the next charge."""
+    if not esim.can_renew:
+        raise RenewalError(_("This eSIM cannot be renewed in its current state."))
+    if not renewal_plans(currency=esim.owner.currency).filter(pk=plan.pk).exists():
+        raise RenewalError(_("This plan cannot be renewed automatically."))
+    if (card.customer_id != esim.owner_id or card.status != PaymentMethod.Status.ACTIVE
+            or card.gateway != get_gateway().name):
+        raise RenewalError(_("Choose one of your saved cards."))
+    with transaction.atomic():
+        esim = ESim.objects.select_for_update().get(pk=esim.pk)
+        fields = {"renewal_plan": plan, "renewal_payment_method": card}
+        if not esim.auto_renew:
+            fields.update(auto_renew=True, auto_renew_since=timezone.now())
+        ESim.objects.filter(pk=esim.pk).update(**fields)
+        esim_services.esim_renewal_schedule(esim_id=esim.pk)
+    return ESim.objects.get(pk=esim.pk)
+
+
+def auto_renew_switch_off(*, esim: ESim) -> bool:
+    """Switch auto-renewal off at once: nothing more is charged, even a retry."""
+    return esim_services.esim_auto_renew_off(esim=esim)
+
+
+def renewal_claim_due(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
+    """eSIMs whose next auto-renewal step has come, each moved out of the way for a
+    lease so that no other sweep takes it; rows another sweep holds are skipped."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        due = list(ESim.objects.select_for_update(skip_locked=True)
+                   .filter(renew_at__lte=now).order_by("renew_at")
+                   .values_list("pk", flat=True)[:limit])
+        if due:
+            ESim.objects.filter(pk__in=due).update(renew_at=now + CLAIM_LEASE)
+    return due
+
+
+def renewal_order_key(*, esim: ESim, bundle: Bundle) -> str:
+    """One renewal order per cycle: per bundle followed, per switching on."""
+    since = int(esim.auto_renew_since.timestamp()) if esim.auto_renew_since else 0
+    return f"auto-renew:{esim.pk}:{bundle.pk}:{since}"
+
+
+def _attempts_allowed(order: Order, now: datetime) -> int:
+    """The first attempt, plus each retry whose day (counted from the first) has come."""
+    return 1 + sum(1 for days in settings.AUTO_RENEW_RETRY_DAYS
+                   if now >= order.created_at + timedelta(days=days))
+
+
+def _next_attempt_at(order: Order, now: datetime) -> datetime | None:
+    times = [order.created_at + timedelta(days=days) for days in settings.AUTO_RENEW_RETRY_DAYS]
+    return next((at for at in times if at > now), None)
+
+
+def _schedule(esim_id: int, at: datetime | None) -> None:
+    ESim.objects.filter(pk=esim_id, auto_renew=True).update(renew_at=at)
+
+
+def renewal_run(*, esim_id: int, now: datetime | None = None) -> str:
+    """Take the eSIM's auto-renewal one step: charge the renewal when due, retry on the
+    schedule, tell the customer, switch off after the last failure. Returns what it did.
+    Raises GatewayError (retryable) when the gateway could not be reached: the caller
+    tries again, with the same payment and so the same idempotency key."""
+    now = now or timezone.now()
+    esim = ESim.objects.select_related("owner", "renewal_plan", "renewal_payment_method").get(
+        pk=esim_id)
+    if not esim.auto_renew:
+        ESim.objects.filter(pk=esim_id).update(renew_at=None)
+        return "off"
+    bundles = list(esim.bundles.order_by("created_at", "pk"))
+    if any(b.state == Bundle.State.QUEUED for b in bundles):
+        _schedule(esim_id, None)  # renewed already; the next cycle starts with that plan
+        return "renewed"
+    active = next((b for b in bundles if b.state == Bundle.State.ACTIVE), None)
+    cycle = active or (bundles[-1] if bundles else None)
+    if cycle is None:
+        _schedule(esim_id, None)
+        return "nothing_to_renew"
+    key = renewal_order_key(esim=esim, bundle=cycle)
+    order = Order.objects.filter(customer=esim.owner, idempotency_key=key).first()
+    if order is None:
+        if active is not None:
+            charge_at = esim_services.renewal_charge_time(active, now=now)
+            if charge_at is not None and charge_at > now:
+                _schedule(esim_id, charge_at)  # woken early (the plan changed): not yet
+                return "not_due"
+        order = _renewal_order_create(esim=esim, key=key, cycle=cycle)
+        if order is None:
+            return "stopped"
+    if order.status != Order.Status.PENDING_PAYMENT:
+        _schedule(esim_id, None)
+        return "paid"
+    card = esim.renewal_payment_method
+    payment = None
+    try:
+        payment = billing.order_charge_saved_card(
+            order_id=order.pk, payment_method_id=card.pk,
+            attempts_allowed=_attempts_allowed(order, now))
+    except billing.ChargeInProgress:
+        _schedule(esim_id, now + billing.CHARGE_CLAIM_TIMEOUT)
+        return "busy"
+    except GatewayError as exc:
+        if exc.retryable:
+            raise
+        log.error("auto-renewal of eSIM %s: the gateway refused the charge: %s", esim_id, exc)
+    order.refresh_from_db()
+    if order.status != Order.Status.PENDING_PAYMENT:
+        return "paid"  # fulfilment has scheduled the next cycle
+    payment = payment or order.payments.order_by("-created_at", "-pk").first()
+    if payment is not None and payment.status == Payment.Status.CREATED:
+        _schedule(esim_id, now + PENDING_RECHECK)  # the gateway is still working on it
+        return "pending"
+    with transaction.atomic():
+        if payment is not None and payment.status == Payment.Status.REQUIRES_ACTION:
+            notification_request(kind=Notification.Kind.PAYMENT_ACTION_REQUIRED,
+                                 payment=payment)
+        elif payment is not None:
+            notification_request(kind=Notification.Kind.PAYMENT_FAILED, payment=payment)
+        next_at = _next_attempt_at(order, now)
+        if next_at is None:
+            _stop(esim=esim, cycle=cycle)
+            return "stopped"
+        _schedule(esim_id, next_at)
+    return "retry_scheduled"
+
+
+def _renewal_order_create(*, esim: ESim, key: str, cycle: Bundle) -> Order | None:
+    """The cycle's renewal order, at today's price in the customer's currency; None
+    (and auto-renewal off, the customer told) when the plan or card can no longer be
+    used."""
+    plan = esim.renewal_plan
+    priced = (renewal_plans(currency=esim.owner.currency).filter(pk=plan.pk).first()
+              if plan is not None else None)
+    card = esim.renewal_payment_method
+    if priced is None or card is None or card.status != PaymentMethod.Status.ACTIVE:
+        log.warning("auto-renewal of eSIM %s stopped: plan or card unavailable", esim.pk)
+        with transaction.atomic():
+            _stop(esim=esim, cycle=cycle)
+        return None
+    try:
+        return billing.order_create_renewal(
+            customer=esim.owner, esim=esim, plan=priced, currency=esim.owner.currency,
+            amount_minor=priced.price_minor, idempotency_key=key)
+    except billing.OrderError as exc:
+        log.warning("auto-renewal of eSIM %s not possible now: %s", esim.pk, exc)
+        _schedule(esim.pk, None)
+        return None
+
+
+def _stop(*, esim: ESim, cycle: Bundle) -> None:
+    """After the last failed attempt (or with nothing left to charge): switch off, and
+    tell the customer once for this cycle."""
+    if esim_services.esim_auto_renew_off(esim=esim):
+        notification_request(kind=Notification.Kind.AUTO_RENEW_STOPPED, bundle=cycle)
+
+
+def renewal_notices_send_due(*, now: datetime | None = None, limit: int = 1000) -> int:
+    """Tell customers of auto-renewal charges coming up. Claimed and recorded in one
+    transaction, so a notice is neither lost nor sent twice (one per bundle)."""
+    now = now or timezone.now()
+    sent = 0
+    with transaction.atomic():
+        due = list(ESim.objects.select_for_update(skip_locked=True)
+                   .filter(renewal_notice_at__lte=now)
+                   .values_list("pk", flat=True)[:limit])
+        for active in (Bundle.objects.filter(esim_id__in=due, state=Bundle.State.ACTIVE,
+                                             esim__auto_renew=True)
+                       .select_related("esim__owner")):
+            if notification_request(kind=Notification.Kind.RENEWAL_UPCOMING, bundle=active):
+                sent += 1
+        ESim.objects.filter(pk__in=due).update(renewal_notice_at=None)
+    return sent

@@ -1,0 +1,63 @@
+"""Thin tasks around the auto-renewal services: they take ids and own the retry policy."""
+
+import logging
+
+from celery import shared_task
+
+from billing.gateways import GatewayError
+
+from . import services
+
+log = logging.getLogger(__name__)
+
+# eSIMs handed to one task: fewer, larger tasks cost the broker and the workers less,
+# and every run is independent and safe to repeat, so a batch redelivered is harmless.
+BATCH_SIZE = 25
+CLAIM_CHUNK = 1000
+
+
+# One sweep hands out at most this many; the next beat takes the rest.
+SWEEP_MAX = 100_000
+
+
+@shared_task
+def renewal_sweep() -> int:
+    """Hand every due eSIM to the workers, a claimed chunk at a time, so that a busy
+    morning is not rationed to one chunk per beat."""
+    total = 0
+    while total < SWEEP_MAX:
+        claimed = services.renewal_claim_due(limit=CLAIM_CHUNK)
+        for start in range(0, len(claimed), BATCH_SIZE):
+            renewal_run_batch.delay(claimed[start:start + BATCH_SIZE])
+        total += len(claimed)
+        if len(claimed) < CLAIM_CHUNK:
+            break
+    return total
+
+
+@shared_task(acks_late=True)
+def renewal_run_batch(esim_ids: list[int]) -> None:
+    for esim_id in esim_ids:
+        try:
+            services.renewal_run(esim_id=esim_id)
+        except GatewayError as exc:  # retryable: rate limit, network
+            log.info("auto-renewal of eSIM %s: gateway not reachable (%s), retrying",
+                     esim_id, exc)
+            renewal_run.apply_async((esim_id,), countdown=30)
+
+
+@shared_task(bind=True, acks_late=True, max_retries=8)
+def renewal_run(self, esim_id: int) -> str:
+    try:
+        return services.renewal_run(esim_id=esim_id)
+    except GatewayError as exc:
+        if self.request.is_eager:
+            raise
+        # Same payment row, same idempotency key: the retry can never charge twice. If
+        # every retry fails, the claim lease runs out and the sweep takes it up again.
+        raise self.retry(exc=exc, countdown=min(600, 30 * 2 ** self.request.retries)) from exc
+
+
+@shared_task
+def renewal_notice_sweep() -> int:
+    return services.renewal_notices_send_due()

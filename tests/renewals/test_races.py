@@ -1,0 +1,54 @@
+"""Auto-renewal runs racing each other, on PostgreSQL and on a real Celery worker."""
+
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+
+from billing.models import Order, Payment, SimulatedCharge
+from esims.models import ESim
+from renewals import services, tasks
+from tests import services as machine
+from tests.billing.test_concurrency import race
+from tests.billing.test_worker import redis_worker, wait_for  # noqa: F401 (fixture)
+from tests.factories import auto_renewing_esim
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only():
+    machine.need(connection.vendor == "postgresql", "PostgreSQL (row locks under real races)")
+
+
+def off_session_charges():
+    return SimulatedCharge.objects.filter(idempotency_key__isnull=False).count()
+
+
+def test_concurrent_runs_for_one_esim_make_one_charge(alice):
+    esim = auto_renewing_esim(alice, ends_in=timedelta(hours=1))
+    results, errors = race(lambda: services.renewal_run(esim_id=esim.pk), times=6)
+    assert errors == []
+    assert results.count("paid") >= 1 and set(results) <= {"paid", "busy", "renewed"}
+    order = Order.objects.get(kind=Order.Kind.RENEWAL)
+    assert order.payments.count() == 1 and order.paid_at is not None
+    assert off_session_charges() == 1
+
+
+def test_racing_sweeps_claim_each_due_esim_once(alice):
+    esims = [auto_renewing_esim(alice, ends_in=timedelta(hours=2)) for _ in range(30)]
+    results, errors = race(lambda: services.renewal_claim_due(limit=10), times=5)
+    claimed = [pk for batch in results for pk in batch]
+    assert errors == [] and sorted(claimed) == sorted(e.pk for e in esims)
+
+
+@pytest.mark.celery_worker
+def test_the_renewal_task_delivered_many_times_charges_once(redis_worker, alice):  # noqa: F811
+    esim = auto_renewing_esim(alice, ends_in=timedelta(hours=1))
+    for _ in range(5):
+        tasks.renewal_run.delay(esim.pk)
+    tasks.renewal_run_batch.delay([esim.pk, esim.pk])
+    assert wait_for(lambda: Payment.objects.filter(status="succeeded").exists())
+    assert wait_for(lambda: ESim.objects.get(pk=esim.pk).renew_at is None)
+    assert off_session_charges() == 1
+    assert Order.objects.filter(kind=Order.Kind.RENEWAL).count() == 1
