@@ -48,6 +48,6 @@ class SimulatedCardForm(forms.Form):
         ("success", _("A card that pays")),
         ("card_declined", _("A card that will be declined")),
         ("insufficient_funds", _("A card with insufficient funds")),
-        ("expired_card", _("A card that will have expired")),
+        ("expired_card", _("A card that will be expired by then")),
         ("authenticate", _("A card whose bank asks for 3-D Secure")),
     ])

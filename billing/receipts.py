@@ -24,14 +24,16 @@ def receipt_issue(*, order: Order, payment: Payment) -> Receipt:
     """Issue the order's receipt. Called inside the transaction that marks the order paid
     (with the order locked): if that transaction rolls back, so does the number."""
     year = order.paid_at.year
+    # Everything but the number first: the counter is locked from here to the commit.
+    lines = [{"description": _describe(order), "quantity": 1,
+              "amount_minor": order.amount_minor}]
+    billed_to = order.customer.email
     sequence = _next_number(series="R", year=year)
     return Receipt.objects.create(
         number=f"R-{year}-{sequence:06d}", year=year,
         sequence=sequence, order=order, customer=order.customer,
-        billed_to=order.customer.email, issued_at=order.paid_at, currency=order.currency,
-        total_minor=order.amount_minor, payment_method=payment.gateway,
-        lines=[{"description": _describe(order), "quantity": 1,
-                "amount_minor": order.amount_minor}])
+        billed_to=billed_to, issued_at=order.paid_at, currency=order.currency,
+        total_minor=order.amount_minor, payment_method=payment.gateway, lines=lines)
 
 
 def credit_note_issue(*, receipt: Receipt, reason: str, refund_reference: str,

@@ -196,31 +196,36 @@ def order_charge_saved_card(*, order_id: int, payment_method_id: int,
     ChargeInProgress when another run holds it, GatewayError when the gateway failed
     (`retryable` says whether to try again with the same payment).
     """
-    card = PaymentMethod.objects.get(pk=payment_method_id)
+    now = timezone.now()
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
+        order = (Order.objects.select_for_update(of=("self",)).select_related("plan")
+                 .get(pk=order_id))
         if order.status != Order.Status.PENDING_PAYMENT:
             return order.payments.filter(status=Payment.Status.SUCCEEDED).first()
-        payment = order.payments.filter(status__in=Payment.OPEN_STATUSES).first()
+        attempts = list(order.payments.all())
+        payment = next((p for p in attempts if p.status in Payment.OPEN_STATUSES), None)
         if payment is None:
-            if order.payments.count() >= attempts_allowed:
+            if len(attempts) >= attempts_allowed:
                 return None
+            card = PaymentMethod.objects.get(pk=payment_method_id)
             if card.status != PaymentMethod.Status.ACTIVE or card.customer_id != order.customer_id:
                 raise GatewayError(f"card {card.pk} cannot be charged for order {order.number}")
+            # Claimed by this run from the start: no other run calls the gateway for it.
             payment = Payment.objects.create(
                 order=order, gateway=card.gateway, amount_minor=order.amount_minor,
-                currency=order.currency, off_session=True, payment_method=card)
+                currency=order.currency, off_session=True, payment_method=card,
+                charge_claimed_at=now)
+        elif payment.gateway_reference:
+            pass
+        elif not (Payment.objects.filter(pk=payment.pk, gateway_reference="")
+                  .filter(Q(charge_claimed_at__isnull=True)
+                          | Q(charge_claimed_at__lt=now - CHARGE_CLAIM_TIMEOUT))
+                  .update(charge_claimed_at=now)):
+            raise ChargeInProgress(f"payment {payment.pk} is being charged by another run")
+        else:
+            payment.order = order
     if payment.gateway_reference:
         return payment_sync(payment_id=payment.pk)  # charged already: ask how it went
-    now = timezone.now()
-    claimed = (Payment.objects.filter(pk=payment.pk, gateway_reference="")
-               .filter(Q(charge_claimed_at__isnull=True)
-                       | Q(charge_claimed_at__lt=now - CHARGE_CLAIM_TIMEOUT))
-               .update(charge_claimed_at=now))
-    if not claimed:
-        raise ChargeInProgress(f"payment {payment.pk} is being charged by another run")
-    payment = Payment.objects.select_related("order__plan", "payment_method").get(
-        pk=payment.pk)
     try:
         charge = get_gateway(payment.gateway).charge_off_session(
             payment=payment, card_reference=payment.payment_method.reference,
@@ -305,11 +310,12 @@ def _order_mark_paid(*, order: Order, payment: Payment) -> None:
         fields.append("esim")
     elif order.kind == Order.Kind.RENEWAL:
         esim_services.bundle_create_for_order(order=order, esim=order.esim)
-        # Renewed (by hand or automatically): nothing is due until the new plan runs.
-        esim_services.esim_renewal_schedule(esim_id=order.esim_id)
+        esim_services.esim_renewal_settled(esim_id=order.esim_id)
     order.save(update_fields=fields)
-    receipt_issue(order=order, payment=payment)
     notification_request(kind=Notification.Kind.ORDER_PAID, order=order)
+    # Last: the receipt counter stays locked until this transaction commits, so every
+    # other order being paid waits for it; hold it for as short a time as possible.
+    receipt_issue(order=order, payment=payment)
     order_id = order.pk
     transaction.on_commit(lambda: _enqueue_activation(order_id))
 

@@ -118,11 +118,17 @@ def renewal_charge_time(bundle: Bundle, *, now: datetime) -> datetime | None:
     return at
 
 
+def esim_renewal_settled(*, esim_id: int) -> None:
+    """A renewal was paid (by hand or automatically), so a plan is waiting: nothing is
+    due until it runs, when `esim_renewal_schedule` starts the next cycle."""
+    ESim.objects.filter(pk=esim_id).update(renew_at=None, renewal_notice_at=None)
+
+
 def esim_renewal_schedule(*, esim_id: int, now: datetime | None = None) -> None:
     """Set when the auto-renewal sweep must next look at this eSIM, and when to tell the
     customer ahead of the charge, from its running bundle. Called when auto-renewal is
-    switched on or changed, when a bundle starts, when its data crosses the threshold,
-    and when a renewal is paid (a plan is then waiting: nothing is due)."""
+    switched on or changed, when a bundle starts and when its data crosses the
+    threshold."""
     now = now or timezone.now()
     esim = ESim.objects.get(pk=esim_id)
     live = list(esim.bundles.filter(state__in=[Bundle.State.ACTIVE, Bundle.State.QUEUED]))

@@ -65,8 +65,8 @@ def _payment_needing_attention(esim) -> Payment | None:
                                   status=Order.Status.PENDING_PAYMENT,
                                   idempotency_key__startswith="auto-renew:")
              .order_by("-created_at").first())
-    if order is None:
-        return None
+    if order is None or esim.bundles.filter(created_at__gt=order.created_at).exists():
+        return None  # none, or renewed another way since
     return (order.payments.filter(status__in=[Payment.Status.FAILED,
                                               Payment.Status.REQUIRES_ACTION])
             .select_related("order").order_by("-created_at", "-pk").first())

@@ -36,6 +36,6 @@ def test_every_template_string_is_in_the_catalogue():
     missing = []
     for template in (Path(settings.BASE_DIR) / "templates").rglob("*.html"):
         for text in pattern.findall(template.read_text()):
-            if text not in msgids:
+            if text.replace("%", "%%") not in msgids:  # how makemessages stores a "%"
                 missing.append(f"{template.name}: {text}")
     assert missing == []
