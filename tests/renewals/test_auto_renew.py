@@ -1,6 +1,7 @@
 """Auto-renewal, end to end on the simulated gateway and the carrier simulator, with the
 clock moved by time-machine for the renewal and retry schedules."""
 
+from contextlib import contextmanager
 from datetime import timedelta
 from unittest import mock
 
@@ -32,6 +33,18 @@ def sweep(django_capture_on_commit_callbacks):
     """One beat of the renewal sweep, with everything it starts run to the end."""
     with django_capture_on_commit_callbacks(execute=True):
         return tasks.renewal_sweep()
+
+
+@contextmanager
+def first_attempt(client, esim, behaviour, capture):
+    """Switch auto-renewal on with a card that answers as `behaviour` says, move the clock
+    to the charge and run the sweep; yields the clock (time stands still) and the order."""
+    card = save_card(client, behaviour=behaviour)
+    switch_on(client, esim, "jp-week", card)
+    due = ESim.objects.get(pk=esim.pk).renew_at
+    with time_machine.travel(due + timedelta(minutes=1), tick=False) as clock:
+        sweep(capture)
+        yield clock, Order.objects.get(kind=Order.Kind.RENEWAL)
 
 
 RENEWAL_KINDS = ["renewal_upcoming", "payment_failed", "payment_action", "auto_renew_off"]
@@ -179,12 +192,8 @@ def test_using_90_percent_of_the_data_charges_the_renewal_early(
 
 def test_a_declined_card_is_retried_after_one_and_three_days_then_switched_off(
         alice_client, installed_esim, django_capture_on_commit_callbacks):
-    card = save_card(alice_client, behaviour="insufficient_funds")
-    switch_on(alice_client, installed_esim, "jp-week", card)
-    first = ESim.objects.get(pk=installed_esim.pk).renew_at
-    with time_machine.travel(first + timedelta(minutes=1), tick=False) as clock:
-        sweep(django_capture_on_commit_callbacks)
-        order = Order.objects.get(kind=Order.Kind.RENEWAL)
+    with first_attempt(alice_client, installed_esim, "insufficient_funds",
+                       django_capture_on_commit_callbacks) as (clock, order):
         assert order.status == Order.Status.PENDING_PAYMENT
         payment = order.payments.get()
         assert (payment.status, payment.failure_code) == ("failed", "insufficient_funds")
@@ -222,12 +231,8 @@ def test_a_declined_card_is_retried_after_one_and_three_days_then_switched_off(
 
 def test_changing_the_card_after_a_failure_lets_the_retry_succeed(
         alice_client, installed_esim, django_capture_on_commit_callbacks):
-    bad = save_card(alice_client, behaviour="expired_card")
-    switch_on(alice_client, installed_esim, "jp-week", bad)
-    due = ESim.objects.get(pk=installed_esim.pk).renew_at
-    with time_machine.travel(due + timedelta(minutes=1), tick=False) as clock:
-        sweep(django_capture_on_commit_callbacks)
-        order = Order.objects.get(kind=Order.Kind.RENEWAL)
+    with first_attempt(alice_client, installed_esim, "expired_card",
+                       django_capture_on_commit_callbacks) as (clock, order):
         assert order.payments.get().failure_code == "expired_card"
         good = save_card(alice_client, next_url=reverse("renewals:settings",
                                                         args=[installed_esim.pk]))
@@ -241,12 +246,8 @@ def test_changing_the_card_after_a_failure_lets_the_retry_succeed(
 
 def test_a_bank_asking_for_3ds_gets_a_link_and_is_never_charged_blindly_again(
         alice_client, installed_esim, django_capture_on_commit_callbacks):
-    card = save_card(alice_client, behaviour="authenticate")
-    switch_on(alice_client, installed_esim, "jp-week", card)
-    due = ESim.objects.get(pk=installed_esim.pk).renew_at
-    with time_machine.travel(due + timedelta(minutes=1), tick=False) as clock:
-        sweep(django_capture_on_commit_callbacks)
-        order = Order.objects.get(kind=Order.Kind.RENEWAL)
+    with first_attempt(alice_client, installed_esim, "authenticate",
+                       django_capture_on_commit_callbacks) as (clock, order):
         assert order.payments.get().status == Payment.Status.REQUIRES_ACTION
         assert kinds() == ["payment_action"]
         email = next(m for m in mail.outbox if "Confirm" in m.subject)
@@ -275,12 +276,8 @@ def test_a_bank_asking_for_3ds_gets_a_link_and_is_never_charged_blindly_again(
 
 def test_unanswered_3ds_switches_auto_renewal_off_after_the_last_retry(
         alice_client, installed_esim, django_capture_on_commit_callbacks):
-    card = save_card(alice_client, behaviour="authenticate")
-    switch_on(alice_client, installed_esim, "jp-week", card)
-    due = ESim.objects.get(pk=installed_esim.pk).renew_at
-    with time_machine.travel(due + timedelta(minutes=1), tick=False) as clock:
-        sweep(django_capture_on_commit_callbacks)
-        order = Order.objects.get(kind=Order.Kind.RENEWAL)
+    with first_attempt(alice_client, installed_esim, "authenticate",
+                       django_capture_on_commit_callbacks) as (clock, order):
         clock.move_to(order.created_at + timedelta(days=3, minutes=1))
         sweep(django_capture_on_commit_callbacks)
     assert not ESim.objects.get(pk=installed_esim.pk).auto_renew
@@ -342,12 +339,8 @@ def test_a_run_killed_after_charging_and_before_recording_finishes_once(
 
 def test_switching_on_again_after_it_stopped_starts_afresh(
         alice_client, installed_esim, django_capture_on_commit_callbacks):
-    bad = save_card(alice_client, behaviour="card_declined")
-    switch_on(alice_client, installed_esim, "jp-week", bad)
-    due = ESim.objects.get(pk=installed_esim.pk).renew_at
-    with time_machine.travel(due + timedelta(minutes=1), tick=False) as clock:
-        sweep(django_capture_on_commit_callbacks)
-        first = Order.objects.get(kind=Order.Kind.RENEWAL)
+    with first_attempt(alice_client, installed_esim, "card_declined",
+                       django_capture_on_commit_callbacks) as (clock, first):
         clock.move_to(first.created_at + timedelta(days=3, minutes=1))
         sweep(django_capture_on_commit_callbacks)
         sweep(django_capture_on_commit_callbacks)
