@@ -283,6 +283,32 @@ def card_setup_finish(*, payment_method_id: int) -> PaymentMethod:
     return PaymentMethod.objects.get(pk=method.pk)
 
 
+def card_remove(*, payment_method_id: int) -> PaymentMethod:
+    """Remove a saved card: at once here (it is never charged again), then at the
+    gateway. A card that pays an eSIM's auto-renewal is refused: choose another card
+    there, or switch auto-renewal off, first."""
+    from esims.models import ESim
+
+    with transaction.atomic():
+        method = PaymentMethod.objects.select_for_update().get(pk=payment_method_id)
+        if method.status == PaymentMethod.Status.REMOVED:
+            return method
+        in_use = (ESim.objects.filter(auto_renew=True, renewal_payment_method=method)
+                  .values_list("nickname", flat=True).first())
+        if in_use is not None:
+            raise OrderError(_("This card pays the auto-renewal of “%(name)s”. Choose "
+                               "another card there or switch auto-renewal off first.")
+                             % {"name": in_use})
+        method.status = PaymentMethod.Status.REMOVED
+        method.save(update_fields=["status"])
+    if method.reference:
+        try:
+            get_gateway(method.gateway).card_remove(reference=method.reference)
+        except GatewayError as exc:  # removed here already; the gateway can be told later
+            log.error("saved card %s not removed at the gateway: %s", method.pk, exc)
+    return method
+
+
 def payment_claim_for_reconciliation(*, quiet_for: timedelta, give_up_after: timedelta,
                                      limit: int = 500) -> list[int]:
     """Open payments nobody has asked the gateway about for a while: the customer paid

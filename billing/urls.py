@@ -12,6 +12,7 @@ urlpatterns = [
     path("renew/<int:esim_pk>/", views.renew, name="renew"),
     path("topup/<int:esim_pk>/", views.topup, name="topup"),
     path("cards/add/", views.card_add, name="card_add"),
+    path("cards/<int:pk>/remove/", views.card_remove, name="card_remove"),
     path("cards/<str:reference>/return/", views.card_setup_return, name="card_setup_return"),
     path("gateway/stripe/card/<str:reference>/", stripe_views.stripe_card_setup,
          name="stripe_card_setup"),

@@ -239,6 +239,21 @@ def card_add(request):
 
 
 @login_required
+@require_http_methods(["POST"])
+def card_remove(request, pk):
+    """Remove one of the customer's saved cards; another customer's is a 404."""
+    method = get_object_or_404(PaymentMethod, customer=request.user, pk=pk)
+    back = _safe_next(request, reverse("esims:dashboard"))
+    try:
+        method = services.card_remove(payment_method_id=method.pk)
+    except services.OrderError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, _("Card removed: %(card)s.") % {"card": method})
+    return HttpResponseRedirect(back)
+
+
+@login_required
 def card_setup_return(request, reference):
     """Where the gateway sends the customer after entering a card; we ask the gateway."""
     method = get_object_or_404(PaymentMethod, customer=request.user, setup_reference=reference)

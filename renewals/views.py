@@ -50,7 +50,7 @@ def settings_page(request, esim_pk):
     preview = renewal_preview(esim=esim, plan=None if esim.auto_renew else default_plan)
     return render(request, "renewals/settings.html", {
         "esim": esim, "form": form, "preview": preview, "gateway": gateway,
-        "has_cards": cards.exists(), "running": _running_bundle(esim),
+        "cards": cards, "has_cards": cards.exists(), "running": _running_bundle(esim),
         "attention": _payment_needing_attention(esim)})
 
 

@@ -74,6 +74,9 @@ class Gateway(Protocol):
         """The saved card, None while the customer has not finished; raises GatewayError
         when saving failed."""
 
+    def card_remove(self, *, reference: str) -> None:
+        """Forget a saved card at the gateway; removing it again does nothing."""
+
     def charge_off_session(self, *, payment, card_reference: str,
                            description: str) -> GatewayCharge:
         """Charge a saved card without the customer, keyed by `payment.idempotency_key`:

@@ -71,6 +71,9 @@ class SimulatedGateway:
         return SavedCard(reference=card.reference, brand="visa", last4=card.last4,
                          exp_month=12, exp_year=2030)
 
+    def card_remove(self, *, reference: str) -> None:
+        SimulatedCard.objects.filter(reference=reference).update(saved=False)
+
     def charge_off_session(self, *, payment, card_reference: str,
                            description: str) -> GatewayCharge:
         """Like Stripe: the payment's idempotency key makes a repeated call return the

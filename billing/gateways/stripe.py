@@ -289,6 +289,15 @@ class StripeGateway:
                                f"{_field(error, 'message') or 'canceled'}")
         return None
 
+    def card_remove(self, *, reference: str) -> None:
+        with _stripe_errors("remove a saved card"):
+            try:
+                stripe_client().v1.payment_methods.detach(reference)
+            except stripe.InvalidRequestError as exc:
+                if "not attached" not in str(exc).lower():
+                    raise
+                # Detached before (a repeat, or in Stripe's dashboard): nothing to do.
+
     def setup_for_page(self, *, reference: str) -> SetupForPage:
         with _stripe_errors("look up a saved card"):
             intent = stripe_client().v1.setup_intents.retrieve(reference)

@@ -359,3 +359,27 @@ def test_the_saved_card_page_is_only_for_simulated_payments(alice_client, alice,
     settings.ALLOW_SIMULATED_PAYMENTS = False
     assert alice_client.get(reverse("billing:simulated_card",
                                     args=[card.reference])).status_code == 404
+
+
+def test_removing_a_saved_card(alice_client, auto_renewing, bob):
+    settings_url = reverse("renewals:settings", args=[auto_renewing.pk])
+    in_use = auto_renewing.renewal_payment_method
+    spare = save_card(alice_client, next_url=settings_url)
+    remove = reverse("billing:card_remove", args=[in_use.pk])
+
+    # The card that pays the auto-renewal stays until another is chosen.
+    page = alice_client.post(remove, {"next": settings_url}, follow=True).content.decode()
+    assert "This card pays the auto-renewal of" in page
+    assert PaymentMethod.objects.get(pk=in_use.pk).status == PaymentMethod.Status.ACTIVE
+
+    other = Client()
+    other.force_login(bob)  # Bob cannot remove Alice's card
+    assert other.post(reverse("billing:card_remove", args=[spare.pk])).status_code == 404
+
+    page = alice_client.post(reverse("billing:card_remove", args=[spare.pk]),
+                             {"next": settings_url}, follow=True).content.decode()
+    assert "Card removed: Visa" in page
+    assert PaymentMethod.objects.get(pk=spare.pk).status == PaymentMethod.Status.REMOVED
+    assert not SimulatedCard.objects.get(reference=spare.reference).saved
+    form = alice_client.get(settings_url).context["form"]
+    assert list(form.fields["card"].queryset) == [in_use]  # no longer offered

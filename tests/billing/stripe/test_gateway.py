@@ -159,6 +159,20 @@ def test_saving_a_card(localstripe, alice):
     assert saved.reference.startswith("pm_")
 
 
+def test_removing_a_saved_card_detaches_it_at_stripe_once(localstripe, alice):
+    method = services.card_setup_start(customer=alice, cancel_url="/esims/")
+    localstripe.save_card(method.setup_reference, CARD_OK)
+    method = services.card_setup_finish(payment_method_id=method.pk)
+    customer = GatewayCustomer.objects.get(customer=alice).reference
+    # Real Stripe attaches a card saved with a SetupIntent; localstripe must be told.
+    stripe_client().v1.payment_methods.attach(method.reference, params={"customer": customer})
+    assert stripe_client().v1.payment_methods.retrieve(method.reference).customer == customer
+    services.card_remove(payment_method_id=method.pk)
+    services.card_remove(payment_method_id=method.pk)  # again: nothing more happens
+    assert PaymentMethod.objects.get(pk=method.pk).status == PaymentMethod.Status.REMOVED
+    assert not stripe_client().v1.payment_methods.retrieve(method.reference).customer
+
+
 def test_a_card_refused_when_saved_is_a_gateway_error(localstripe, alice):
     method = services.card_setup_start(customer=alice, cancel_url="/esims/")
     assert localstripe.save_card(method.setup_reference, CARD_DECLINED_ON_SAVE) == "canceled"
@@ -332,3 +346,16 @@ def test_an_unreachable_stripe_is_retryable(localstripe, settings, order):
     with pytest.raises(GatewayRetryableError):
         stripe_gateway().charge_off_session(payment=payment, card_reference="pm_1",
                                             description="renewal")
+
+
+def test_removing_a_card_stripe_has_already_detached_is_fine(localstripe):
+    already = stripe.InvalidRequestError(
+        "The payment method you provided is not attached to a customer so detachment is "
+        "impossible.", param=None, http_status=400)
+    with mock.patch.object(stripe.PaymentMethodService, "detach", side_effect=already):
+        stripe_gateway().card_remove(reference="pm_gone")  # no error
+    other = stripe.InvalidRequestError("No such PaymentMethod: 'pm_x'", param=None,
+                                       http_status=404)
+    with mock.patch.object(stripe.PaymentMethodService, "detach", side_effect=other), \
+            pytest.raises(GatewayError):
+        stripe_gateway().card_remove(reference="pm_x")
