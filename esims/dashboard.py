@@ -36,7 +36,7 @@ from .models import Bundle, ESim, days_left
 CSRF_PLACEHOLDER = "csrf-token-placeholder-0000000000000000000000000000000000000000000000"
 
 _ESIM_FACTS = ("id", "nickname", "state", "iccid", "smdp_address", "matching_id",
-               "auto_renew")
+               "auto_renew", "renewal_attention")
 _BUNDLE_FACTS = ("id", "state", "data_used_bytes", "data_allowance_bytes", "validity_days",
                  "ends_at")
 

@@ -39,6 +39,15 @@ class ESim(models.Model):
     renewal_plan = models.ForeignKey("plans.Plan", on_delete=models.PROTECT, null=True,
                                      blank=True, related_name="+",
                                      verbose_name=_("plan to renew with"))
+    class RenewalAttention(models.TextChoices):
+        NONE = "", _("Nothing")
+        PAYMENT_FAILED = "payment_failed", _("The last renewal payment failed")
+        NEEDS_CONFIRMATION = "needs_confirmation", _("The renewal payment needs confirming")
+
+    # Shown on the dashboard card until the renewal is paid or the customer acts.
+    renewal_attention = models.CharField(_("auto-renewal needs attention"), max_length=20,
+                                         choices=RenewalAttention.choices, blank=True,
+                                         default="")
     # When auto-renewal was last switched on: each time starts afresh (new attempts).
     auto_renew_since = models.DateTimeField(_("auto-renewal on since"), null=True, blank=True)
     renewal_payment_method = models.ForeignKey(

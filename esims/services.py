@@ -121,7 +121,8 @@ def renewal_charge_time(bundle: Bundle, *, now: datetime) -> datetime | None:
 def esim_renewal_settled(*, esim_id: int) -> None:
     """A renewal was paid (by hand or automatically), so a plan is waiting: nothing is
     due until it runs, when `esim_renewal_schedule` starts the next cycle."""
-    ESim.objects.filter(pk=esim_id).update(renew_at=None, renewal_notice_at=None)
+    ESim.objects.filter(pk=esim_id).update(renew_at=None, renewal_notice_at=None,
+                                           renewal_attention="")
 
 
 def esim_renewal_schedule(*, esim_id: int, now: datetime | None = None) -> None:

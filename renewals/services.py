@@ -51,7 +51,8 @@ def auto_renew_switch_on(*, esim: ESim, plan: Plan, card: PaymentMethod) -> ESim
         raise RenewalError(_("Choose one of your saved cards."))
     with transaction.atomic():
         esim = ESim.objects.select_for_update().get(pk=esim.pk)
-        fields = {"renewal_plan": plan, "renewal_payment_method": card}
+        fields = {"renewal_plan": plan, "renewal_payment_method": card,
+                  "renewal_attention": ""}
         if not esim.auto_renew:
             fields.update(auto_renew=True, auto_renew_since=timezone.now())
         ESim.objects.filter(pk=esim.pk).update(**fields)
@@ -61,6 +62,7 @@ def auto_renew_switch_on(*, esim: ESim, plan: Plan, card: PaymentMethod) -> ESim
 
 def auto_renew_switch_off(*, esim: ESim) -> bool:
     """Switch auto-renewal off at once: nothing more is charged, even a retry."""
+    ESim.objects.filter(pk=esim.pk).update(renewal_attention="")
     return esim_services.esim_auto_renew_off(esim=esim)
 
 
@@ -153,11 +155,14 @@ def renewal_run(*, esim_id: int, now: datetime | None = None) -> str:
         _schedule(esim_id, now + PENDING_RECHECK)  # the gateway is still working on it
         return "pending"
     with transaction.atomic():
+        attention = ESim.RenewalAttention.PAYMENT_FAILED
         if payment is not None and payment.status == Payment.Status.REQUIRES_ACTION:
+            attention = ESim.RenewalAttention.NEEDS_CONFIRMATION
             notification_request(kind=Notification.Kind.PAYMENT_ACTION_REQUIRED,
                                  payment=payment)
         elif payment is not None:
             notification_request(kind=Notification.Kind.PAYMENT_FAILED, payment=payment)
+        ESim.objects.filter(pk=esim_id).update(renewal_attention=attention)
         next_at = _next_attempt_at(order, now)
         if next_at is None:
             _stop(esim=esim, cycle=cycle)

@@ -203,6 +203,8 @@ def test_a_declined_card_is_retried_after_one_and_three_days_then_switched_off(
         assert services.renewal_run(esim_id=esim.pk) == "retry_scheduled"
         assert order.payments.count() == 1 and kinds() == ["payment_failed"]
 
+        dashboard = alice_client.get(reverse("esims:dashboard")).content.decode()
+        assert "The last renewal payment failed." in dashboard  # seen where they look
         page = alice_client.get(reverse("renewals:settings", args=[esim.pk])).content.decode()
         assert "The last renewal payment failed." in page
         assert "The card has insufficient funds." in page
@@ -242,6 +244,8 @@ def test_changing_the_card_after_a_failure_lets_the_retry_succeed(
     order.refresh_from_db()
     assert order.status == Order.Status.COMPLETED
     assert order.payments.get(status="succeeded").payment_method == good
+    dashboard = alice_client.get(reverse("esims:dashboard")).content.decode()
+    assert "renewal payment failed" not in dashboard
 
 
 def test_a_bank_asking_for_3ds_gets_a_link_and_is_never_charged_blindly_again(
@@ -250,6 +254,8 @@ def test_a_bank_asking_for_3ds_gets_a_link_and_is_never_charged_blindly_again(
                        django_capture_on_commit_callbacks) as (clock, order):
         assert order.payments.get().status == Payment.Status.REQUIRES_ACTION
         assert kinds() == ["payment_action"]
+        assert "Your bank asks you to confirm the renewal payment." in alice_client.get(
+            reverse("esims:dashboard")).content.decode()
         email = next(m for m in mail.outbox if "Confirm" in m.subject)
         assert reverse("billing:pay", args=[order.number]) in email.body
 
