@@ -53,6 +53,24 @@ def renewal_period(*, esim: ESim, validity_days: int, now: datetime) -> RenewalP
     return RenewalPeriod(starts_at=None, ends_at=None, after_current=bool(live))
 
 
+def bundle_expected_period(bundle: Bundle) -> RenewalPeriod:
+    """When a bundle runs: its own dates once started, else after the running bundle and
+    the bundles queued before it (it starts earlier if their data runs out)."""
+    if bundle.starts_at is not None:
+        return RenewalPeriod(starts_at=bundle.starts_at, ends_at=bundle.ends_at,
+                             after_current=False)
+    before = list(bundle.esim.bundles
+                  .filter(state__in=LIVE_STATES, created_at__lte=bundle.created_at)
+                  .exclude(pk=bundle.pk).order_by("created_at", "pk"))
+    active = next((b for b in before if b.state == Bundle.State.ACTIVE), None)
+    if active is None or active.ends_at is None:
+        return RenewalPeriod(starts_at=None, ends_at=None, after_current=bool(before))
+    start = active.ends_at + sum((timedelta(days=b.validity_days) for b in before
+                                  if b.state == Bundle.State.QUEUED), timedelta())
+    return RenewalPeriod(starts_at=start, ends_at=start + timedelta(days=bundle.validity_days),
+                         after_current=True)
+
+
 def esim_last_plan_code(*, esim: ESim) -> str | None:
     """The plan of the eSIM's most recent bundle: what "renew" offers first."""
     return (esim.bundles.order_by("-created_at", "-pk")

@@ -18,6 +18,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from esims.selectors import bundle_expected_period
 from renewals.selectors import renewal_preview
 
 from .models import DeliveryAttempt, Notification
@@ -146,6 +147,9 @@ def _context(notification: Notification) -> dict:
         context["receipt_url"] = base + reverse("billing:receipt_pdf", args=[receipt.number])
     if order.esim_id:
         context["install_url"] = base + reverse("esims:install", args=[order.esim_id])
+    bundle = getattr(order, "bundle", None) if order.kind == "renewal" else None
+    if bundle is not None:
+        context["period"] = bundle_expected_period(bundle)
     return context
 
 

@@ -166,6 +166,10 @@ def test_a_due_renewal_is_charged_applied_and_receipted_once(
     esim = ESim.objects.get(pk=auto_renewing.pk)
     assert esim.renew_at is None  # renewed: nothing due until the new plan runs
     assert Notification.objects.filter(order=order, kind="order_paid").exists()
+    receipt_email = next(m for m in mail.outbox if order.number in m.subject)
+    new_start, new_end = current.ends_at, current.ends_at + timedelta(days=7)
+    assert (f"New period: from {new_start:%-d %b %Y, %H:%M} to {new_end:%-d %b %Y, %H:%M} "
+            "(UTC)") in receipt_email.body
 
     # The new plan starts when the current one ends; the next cycle is scheduled from it.
     with time_machine.travel(current.ends_at + timedelta(minutes=1)):
