@@ -30,13 +30,20 @@ def renewal_plans(*, currency: str):
             .order_by("validity_days", "data_mb", "pk"))
 
 
+def renewal_plan_priced(*, plan: Plan | None, currency: str) -> Plan | None:
+    """The plan with `price_minor` in the currency, or None when it can no longer be
+    auto-renewed (inactive, a top-up, not renewable, or not priced in that currency)."""
+    if plan is None:
+        return None
+    return renewal_plans(currency=currency).filter(pk=plan.pk).first()
+
+
 def renewal_preview(*, esim: ESim, plan: Plan | None = None) -> RenewalPreview:
     """When, with what and for how much the next auto-renewal charge would be."""
     now = timezone.now()
     currency = esim.owner.currency
     plan = plan or esim.renewal_plan
-    priced = (renewal_plans(currency=currency).filter(pk=plan.pk).first()
-              if plan is not None else None)
+    priced = renewal_plan_priced(plan=plan, currency=currency)
     charge_at = None
     live = list(esim.bundles.filter(state__in=[Bundle.State.ACTIVE, Bundle.State.QUEUED]))
     active = next((b for b in live if b.state == Bundle.State.ACTIVE), None)

@@ -26,7 +26,7 @@ from notifications.models import Notification
 from notifications.services import notification_request
 from plans.models import Plan
 
-from .selectors import renewal_plans
+from .selectors import renewal_plan_priced
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def auto_renew_switch_on(*, esim: ESim, plan: Plan, card: PaymentMethod) -> ESim
     """Switch auto-renewal on (or change its plan or card) and schedule the next charge."""
     if not esim.can_renew:
         raise RenewalError(_("This eSIM cannot be renewed in its current state."))
-    if not renewal_plans(currency=esim.owner.currency).filter(pk=plan.pk).exists():
+    if renewal_plan_priced(plan=plan, currency=esim.owner.currency) is None:
         raise RenewalError(_("This plan cannot be renewed automatically."))
     if (card.customer_id != esim.owner_id or card.status != PaymentMethod.Status.ACTIVE
             or card.gateway != get_gateway().name):
@@ -175,9 +175,7 @@ def _renewal_order_create(*, esim: ESim, key: str, cycle: Bundle) -> Order | Non
     """The cycle's renewal order, at today's price in the customer's currency; None
     (and auto-renewal off, the customer told) when the plan or card can no longer be
     used."""
-    plan = esim.renewal_plan
-    priced = (renewal_plans(currency=esim.owner.currency).filter(pk=plan.pk).first()
-              if plan is not None else None)
+    priced = renewal_plan_priced(plan=esim.renewal_plan, currency=esim.owner.currency)
     card = esim.renewal_payment_method
     if priced is None or card is None or card.status != PaymentMethod.Status.ACTIVE:
         log.warning("auto-renewal of eSIM %s stopped: plan or card unavailable", esim.pk)
