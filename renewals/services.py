@@ -200,10 +200,10 @@ def _stop(*, esim: ESim, cycle: Bundle) -> None:
 
 
 def renewal_notices_send_due(*, now: datetime | None = None, limit: int = 1000) -> int:
-    """Tell customers of auto-renewal charges coming up. Claimed and recorded in one
-    transaction, so a notice is neither lost nor sent twice (one per bundle)."""
+    """Tell customers of auto-renewal charges coming up; returns how many due eSIMs were
+    handled. Claimed and recorded in one transaction, so a notice is neither lost nor
+    sent twice (one per bundle)."""
     now = now or timezone.now()
-    sent = 0
     with transaction.atomic():
         due = list(ESim.objects.select_for_update(skip_locked=True)
                    .filter(renewal_notice_at__lte=now)
@@ -211,7 +211,6 @@ def renewal_notices_send_due(*, now: datetime | None = None, limit: int = 1000) 
         for active in (Bundle.objects.filter(esim_id__in=due, state=Bundle.State.ACTIVE,
                                              esim__auto_renew=True)
                        .select_related("esim__owner")):
-            if notification_request(kind=Notification.Kind.RENEWAL_UPCOMING, bundle=active):
-                sent += 1
+            notification_request(kind=Notification.Kind.RENEWAL_UPCOMING, bundle=active)
         ESim.objects.filter(pk__in=due).update(renewal_notice_at=None)
-    return sent
+    return len(due)

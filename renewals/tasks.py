@@ -60,4 +60,11 @@ def renewal_run(self, esim_id: int) -> str:
 
 @shared_task
 def renewal_notice_sweep() -> int:
-    return services.renewal_notices_send_due()
+    """Every notice due, a chunk (one transaction) at a time."""
+    total = 0
+    while total < SWEEP_MAX:
+        handled = services.renewal_notices_send_due(limit=CLAIM_CHUNK)
+        total += handled
+        if handled < CLAIM_CHUNK:
+            break
+    return total
