@@ -111,11 +111,7 @@ def renewal_charge_time(bundle: Bundle, *, now: datetime) -> datetime | None:
     lead = min(timedelta(hours=settings.AUTO_RENEW_LEAD_HOURS),
                timedelta(days=bundle.validity_days) / 2)
     at = bundle.ends_at - lead
-    if bundle.data_allowance_bytes and (
-            bundle.data_used_bytes * 100
-            >= bundle.data_allowance_bytes * settings.AUTO_RENEW_DATA_PERCENT):
-        at = min(at, now)
-    return at
+    return min(at, now) if _renewal_threshold_reached(bundle) else at
 
 
 def esim_renewal_settled(*, esim_id: int) -> None:

@@ -59,14 +59,16 @@ def _running_bundle(esim):
 
 
 def _payment_needing_attention(esim) -> Payment | None:
-    """The last attempt of an auto-renewal still unpaid: failed, or waiting for the bank's
-    confirmation by the customer."""
+    """The last attempt of an auto-renewal still unpaid, failed or waiting for the bank's
+    confirmation by the customer, while the eSIM says so (as its dashboard card does)."""
+    if not esim.renewal_attention:
+        return None
     order = (Order.objects.filter(esim=esim, kind=Order.Kind.RENEWAL,
                                   status=Order.Status.PENDING_PAYMENT,
                                   idempotency_key__startswith="auto-renew:")
              .order_by("-created_at").first())
-    if order is None or esim.bundles.filter(created_at__gt=order.created_at).exists():
-        return None  # none, or renewed another way since
+    if order is None:
+        return None
     return (order.payments.filter(status__in=[Payment.Status.FAILED,
                                               Payment.Status.REQUIRES_ACTION])
             .select_related("order").order_by("-created_at", "-pk").first())
