@@ -133,9 +133,9 @@ def fill_to(total: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {ESim._meta.db_table} (owner_id, nickname, state, eid, smdp_address, "  # noqa: S608
-            "matching_id, auto_renew, created_at, updated_at, renew_at) "
+            "matching_id, auto_renew, created_at, updated_at, renew_at, renewal_attention) "
             "SELECT %s, 'Filler', 'installed', '', '', '', n %% 3 = 0, now(), now(), "
-            "CASE WHEN n %% 3 = 0 THEN now() + (n %% 40 + 2) * interval '1 day' END "
+            "CASE WHEN n %% 3 = 0 THEN now() + (n %% 40 + 2) * interval '1 day' END, '' "
             "FROM generate_series(1, %s) AS n", [owner, total - have])
         cursor.execute(f"ANALYZE {ESim._meta.db_table}")
 

@@ -23,17 +23,28 @@ def _describe(order: Order) -> dict[str, str]:
 def receipt_issue(*, order: Order, payment: Payment) -> Receipt:
     """Issue the order's receipt. Called inside the transaction that marks the order paid
     (with the order locked): if that transaction rolls back, so does the number."""
-    year = order.paid_at.year
-    # Everything but the number first: the counter is locked from here to the commit.
-    lines = [{"description": _describe(order), "quantity": 1,
-              "amount_minor": order.amount_minor}]
-    billed_to = order.customer.email
-    sequence = _next_number(series="R", year=year)
-    return Receipt.objects.create(
-        number=f"R-{year}-{sequence:06d}", year=year,
-        sequence=sequence, order=order, customer=order.customer,
-        billed_to=billed_to, issued_at=order.paid_at, currency=order.currency,
-        total_minor=order.amount_minor, payment_method=payment.gateway, lines=lines)
+    return receipts_issue(paid=[(order, payment)])[0]
+
+
+def receipts_issue(*, paid: list[tuple[Order, Payment]]) -> list[Receipt]:
+    """Issue the receipts of orders paid in one transaction (each locked by it), in the
+    order given: the numbers are taken as one run, so the counter is locked and written
+    once however many orders were paid."""
+    # Everything but the numbers first: the counter is locked from there to the commit.
+    drafts = [Receipt(year=order.paid_at.year, order=order, customer_id=order.customer_id,
+                      billed_to=order.customer.email, issued_at=order.paid_at,
+                      currency=order.currency, total_minor=order.amount_minor,
+                      payment_method=payment.gateway,
+                      lines=[{"description": _describe(order), "quantity": 1,
+                              "amount_minor": order.amount_minor}])
+              for order, payment in paid]
+    for year in sorted({draft.year for draft in drafts}):
+        of_year = [draft for draft in drafts if draft.year == year]
+        last = _next_number(series="R", year=year, count=len(of_year))
+        for sequence, draft in enumerate(of_year, start=last - len(of_year) + 1):
+            draft.sequence = sequence
+            draft.number = f"R-{year}-{sequence:06d}"
+    return Receipt.objects.bulk_create(drafts)
 
 
 def credit_note_issue(*, receipt: Receipt, reason: str, refund_reference: str,
@@ -47,14 +58,15 @@ def credit_note_issue(*, receipt: Receipt, reason: str, refund_reference: str,
         gateway_refund_reference=refund_reference)
 
 
-def _next_number(*, series: str, year: int) -> int:
-    """Take the next number of the series; the caller's transaction holds the lock."""
+def _next_number(*, series: str, year: int, count: int = 1) -> int:
+    """Take the next `count` numbers of the series and return the last of them; the
+    caller's transaction holds the lock."""
     try:
         with transaction.atomic():
             DocumentCounter.objects.get_or_create(series=series, year=year)
     except IntegrityError:
         pass  # another transaction created this year's counter a moment ago
     counter = DocumentCounter.objects.select_for_update().get(series=series, year=year)
-    counter.last_number += 1
+    counter.last_number += count
     counter.save(update_fields=["last_number"])
     return counter.last_number

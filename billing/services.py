@@ -6,6 +6,7 @@ one eSIM and one bundle.
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
@@ -18,14 +19,14 @@ from carrier.client import CarrierError
 from esims import selectors as esim_selectors
 from esims import services as esim_services
 from notifications.models import Notification
-from notifications.services import notification_request
+from notifications.services import notifications_request_for_orders
 from plans.models import Plan
 from support.models import StaffAction
 from support.services import staff_action_record
 
 from .gateways import GatewayError, get_gateway
 from .models import Order, Payment, PaymentMethod
-from .receipts import credit_note_issue, receipt_issue
+from .receipts import credit_note_issue, receipts_issue
 
 log = logging.getLogger(__name__)
 
@@ -131,46 +132,70 @@ def payment_sync(*, payment_id: int) -> Payment:
 
 
 def _payment_record(*, payment_id: int, charge) -> Payment:
-    """Take in what the gateway says of a charge, once: the order is locked, and a
-    payment that is no longer open is never changed again."""
+    return _payments_record(charges={payment_id: charge})[payment_id]
+
+
+def _payments_record(*, charges: dict) -> dict[int, Payment]:
+    """Take in what the gateway says of each charge (by payment id), once: the orders are
+    locked (in id order, so that two callers never deadlock), and a payment that is no
+    longer open is never changed again. The orders paid here are fulfilled together."""
     with transaction.atomic():
-        payment = Payment.objects.get(pk=payment_id)
-        order = Order.objects.select_for_update().get(pk=payment.order_id)
-        payment = Payment.objects.select_for_update().get(pk=payment_id)
-        if not payment.gateway_reference and charge.reference:
-            payment.gateway_reference = charge.reference
-            payment.save(update_fields=["gateway_reference", "updated_at"])
-        late_success = (payment.status == Payment.Status.FAILED
-                        and charge.status == "succeeded")
-        if payment.status not in Payment.OPEN_STATUSES and not late_success:
-            return payment
-        if late_success:
-            # The gateway took the money after all (a stale tab confirmed it again).
-            log.warning("payment %s failed here but succeeded at the gateway", payment.pk)
-        if charge.status == "succeeded" and order.paid_at is not None:
-            # Paid twice (two tabs, two methods): flag this one for support to refund.
-            log.error("order %s received a second successful payment (%s)", order.number,
-                      payment.pk)
-            payment.status = Payment.Status.FAILED
-            payment.failure_code = "paid_twice"
-            payment.failure_message = "Succeeded after the order was paid: refund it."
-            payment.save(update_fields=["status", "failure_code", "failure_message",
-                                        "updated_at"])
-        elif charge.status == "succeeded":
-            payment.status = Payment.Status.SUCCEEDED
-            payment.save(update_fields=["status", "updated_at"])
-            _order_mark_paid(order=order, payment=payment)
-        elif charge.status == "failed":
-            payment.status = Payment.Status.FAILED
-            payment.failure_code = charge.failure_code or "declined"
-            # The gateway's own words, for support; customers see Payment.explanation.
-            payment.failure_message = (charge.failure_message or payment.failure_code)[:255]
-            payment.save(update_fields=["status", "failure_code", "failure_message",
-                                        "updated_at"])
-        elif charge.status == "requires_action":
-            payment.status = Payment.Status.REQUIRES_ACTION
-            payment.save(update_fields=["status", "updated_at"])
-    return payment
+        order_ids = sorted(set(Payment.objects.filter(pk__in=charges)
+                               .values_list("order_id", flat=True)))
+        orders = {order.pk: order for order in (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("customer", "plan", "esim").filter(pk__in=order_ids).order_by("pk"))}
+        payments = {payment.pk: payment for payment in (
+            Payment.objects.select_for_update().filter(pk__in=charges).order_by("pk"))}
+        changed, paid = [], []
+        for payment in payments.values():
+            payment.order = order = orders[payment.order_id]
+            charge = charges[payment.pk]
+            if _payment_take_in(payment, charge, order_paid=order.paid_at is not None
+                                or any(o is order for o, _p in paid)):
+                changed.append(payment)
+                if payment.status == Payment.Status.SUCCEEDED:
+                    paid.append((order, payment))
+        if changed:
+            Payment.objects.bulk_update(changed, ["gateway_reference", "status", "failure_code",
+                                                  "failure_message", "updated_at"])
+        if paid:
+            _orders_mark_paid(paid=paid)
+    return payments
+
+
+def _payment_take_in(payment: Payment, charge, *, order_paid: bool) -> bool:
+    """Move one locked payment as the gateway's charge says; True when it changed."""
+    payment.updated_at = timezone.now()  # written only when something changed
+    changed = False
+    if not payment.gateway_reference and charge.reference:
+        payment.gateway_reference = charge.reference
+        changed = True
+    late_success = payment.status == Payment.Status.FAILED and charge.status == "succeeded"
+    if payment.status not in Payment.OPEN_STATUSES and not late_success:
+        return changed
+    if late_success:
+        # The gateway took the money after all (a stale tab confirmed it again).
+        log.warning("payment %s failed here but succeeded at the gateway", payment.pk)
+    if charge.status == "succeeded" and order_paid:
+        # Paid twice (two tabs, two methods): flag this one for support to refund.
+        log.error("order %s received a second successful payment (%s)",
+                  payment.order.number, payment.pk)
+        payment.status = Payment.Status.FAILED
+        payment.failure_code = "paid_twice"
+        payment.failure_message = "Succeeded after the order was paid: refund it."
+    elif charge.status == "succeeded":
+        payment.status = Payment.Status.SUCCEEDED
+    elif charge.status == "failed":
+        payment.status = Payment.Status.FAILED
+        payment.failure_code = charge.failure_code or "declined"
+        # The gateway's own words, for support; customers see Payment.explanation.
+        payment.failure_message = (charge.failure_message or payment.failure_code)[:255]
+    elif charge.status == "requires_action":
+        payment.status = Payment.Status.REQUIRES_ACTION
+    else:
+        return changed
+    return True
 
 
 # A claim to call the gateway for an off-session payment older than this belongs to a
@@ -226,18 +251,81 @@ def order_charge_saved_card(*, order_id: int, payment_method_id: int,
             payment.order = order
     if payment.gateway_reference:
         return payment_sync(payment_id=payment.pk)  # charged already: ask how it went
+    return _payment_record(payment_id=payment.pk,
+                           charge=_charge_claimed(payment=payment, claimed_at=now))
+
+
+def _charge_claimed(*, payment: Payment, claimed_at):
+    """Call the gateway for an off-session payment this run has claimed, with the
+    payment's idempotency key. A failure that may pass frees the claim, so that the next
+    try goes at once (with the same key); any other failure ends the payment."""
     try:
-        charge = get_gateway(payment.gateway).charge_off_session(
+        return get_gateway(payment.gateway).charge_off_session(
             payment=payment, card_reference=payment.payment_method.reference,
             description=f"{payment.order.number} · {payment.order.plan.name}")
     except GatewayError as exc:
-        if exc.retryable:  # let the next try go at once, with the same key
-            Payment.objects.filter(pk=payment.pk, charge_claimed_at=now).update(
+        if exc.retryable:
+            Payment.objects.filter(pk=payment.pk, charge_claimed_at=claimed_at).update(
                 charge_claimed_at=None)
         else:
             _payment_fail_without_charge(payment_id=payment.pk, error=exc)
         raise
-    return _payment_record(payment_id=payment.pk, charge=charge)
+
+
+@dataclass(frozen=True)
+class RenewalCharge:
+    """One auto-renewal to order and charge: the plan carries `price_minor` in the
+    customer's currency; the key names the renewal cycle."""
+
+    esim: object
+    plan: Plan
+    card: PaymentMethod
+    idempotency_key: str
+
+
+def renewal_orders_charge(*, renewals: list[RenewalCharge]) -> dict[int, Payment | GatewayError]:
+    """Order and charge many auto-renewals as a set: what `order_create_renewal` and then
+    `order_charge_saved_card` do one at a time, in a few statements for the lot.
+
+    The orders and their payment rows (claimed by this run) are written and committed
+    together before the gateway is called, each call carrying its payment's idempotency
+    key; the gateway's answers are then taken in, and the paid orders fulfilled, in one
+    transaction. Returns each eSIM's payment, or the GatewayError its call raised. eSIMs
+    left out of the answer were not touched: a renewal that cannot be ordered as given, or
+    a key already used (an order exists for the cycle, or another run made it meanwhile),
+    is for the one-at-a-time path, which knows what to do next.
+    """
+    fit = [r for r in renewals
+           if r.esim.can_renew and not r.plan.is_topup and r.card.customer_id == r.esim.owner_id
+           and r.card.status == PaymentMethod.Status.ACTIVE]
+    if not fit:
+        return {}
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            orders = Order.objects.bulk_create([
+                Order(customer=r.esim.owner, idempotency_key=r.idempotency_key,
+                      kind=Order.Kind.RENEWAL, plan=r.plan, esim=r.esim,
+                      nickname=r.esim.nickname, currency=r.esim.owner.currency,
+                      amount_minor=r.plan.price_minor) for r in fit])
+            # Claimed by this run from the start: no other run calls the gateway for them.
+            payments = Payment.objects.bulk_create([
+                Payment(order=order, gateway=r.card.gateway, amount_minor=order.amount_minor,
+                        currency=order.currency, off_session=True, payment_method=r.card,
+                        charge_claimed_at=now) for order, r in zip(orders, fit, strict=True)])
+    except IntegrityError:
+        return {}  # a cycle was ordered meanwhile: every one goes the careful way
+    outcome: dict[int, Payment | GatewayError] = {}
+    charges = {}
+    for payment, r in zip(payments, fit, strict=True):
+        try:
+            charges[payment.pk] = _charge_claimed(payment=payment, claimed_at=now)
+        except GatewayError as exc:
+            outcome[r.esim.pk] = exc
+    recorded = _payments_record(charges=charges) if charges else {}
+    for payment, r in zip(payments, fit, strict=True):
+        outcome.setdefault(r.esim.pk, recorded.get(payment.pk))
+    return outcome
 
 
 def _payment_fail_without_charge(*, payment_id: int, error: Exception) -> None:
@@ -326,30 +414,40 @@ def payment_claim_for_reconciliation(*, quiet_for: timedelta, give_up_after: tim
             if Payment.objects.filter(pk=pk, checked_at=checked).update(checked_at=now)]
 
 
-def _order_mark_paid(*, order: Order, payment: Payment) -> None:
-    """Called with the order locked, once its money is in."""
-    order.status = Order.Status.PAID
-    order.paid_at = timezone.now()
-    fields = ["status", "paid_at"]
-    if order.kind == Order.Kind.NEW_ESIM:
-        order.esim = esim_services.esim_create_for_order(order=order)
-        fields.append("esim")
-    elif order.kind == Order.Kind.RENEWAL:
-        esim_services.bundle_create_for_order(order=order, esim=order.esim)
-        esim_services.esim_renewal_settled(esim_id=order.esim_id)
-    order.save(update_fields=fields)
-    notification_request(kind=Notification.Kind.ORDER_PAID, order=order)
+def _orders_mark_paid(*, paid: list[tuple[Order, Payment]]) -> None:
+    """Called with the orders locked, once their money is in: each gets its eSIM or its
+    bundle, its message and its receipt, and goes to the carrier after the commit."""
+    now = timezone.now()
+    orders = [order for order, _payment in paid]
+    for order in orders:
+        order.status = Order.Status.PAID
+        order.paid_at = now
+        if order.kind == Order.Kind.NEW_ESIM:
+            order.esim = esim_services.esim_create_for_order(order=order)
+    renewals = [order for order in orders if order.kind == Order.Kind.RENEWAL]
+    esim_services.bundles_create_for_orders(orders=renewals)
+    esim_services.esims_renewal_settled(esim_ids=[order.esim_id for order in renewals])
+    Order.objects.bulk_update(orders, ["status", "paid_at", "esim"])
+    notifications_request_for_orders(kind=Notification.Kind.ORDER_PAID, orders=orders)
     # Last: the receipt counter stays locked until this transaction commits, so every
     # other order being paid waits for it; hold it for as short a time as possible.
-    receipt_issue(order=order, payment=payment)
-    order_id = order.pk
-    transaction.on_commit(lambda: _enqueue_activation(order_id))
+    receipts_issue(paid=paid)
+    order_ids = [order.pk for order in orders]
+    transaction.on_commit(lambda: _enqueue_activation(order_ids))
 
 
-def _enqueue_activation(order_id: int) -> None:
-    from .tasks import order_activate
+# Orders handed to one activation task.
+ACTIVATION_BATCH = 100
 
-    order_activate.delay(order_id)
+
+def _enqueue_activation(order_ids: list[int]) -> None:
+    from .tasks import order_activate, orders_activate
+
+    if len(order_ids) == 1:
+        order_activate.delay(order_ids[0])
+        return
+    for start in range(0, len(order_ids), ACTIVATION_BATCH):
+        orders_activate.delay(order_ids[start:start + ACTIVATION_BATCH])
 
 
 def order_activate(*, order_id: int) -> Order:
@@ -359,31 +457,79 @@ def order_activate(*, order_id: int) -> Order:
     the carrier and its result saved only once. Raises CarrierError when the carrier does
     not cooperate; the task decides whether to try again.
     """
+    if _orders_activation_begin(order_ids=[order_id]):
+        order = Order.objects.select_related("esim", "plan").get(pk=order_id)
+        if order.kind == Order.Kind.TOPUP:
+            esim_services.topup_apply_at_carrier(esim=order.esim, reference=order.number,
+                                                 plan=order.plan)
+        else:
+            esim = esim_services.esim_provision(esim=order.esim, call_prefix=order.number)
+            bundle = order.bundle
+            bundle.esim = esim
+            esim_services.bundle_apply_at_carrier(bundle=bundle)
+        _orders_complete(order_ids=[order_id])
+    return Order.objects.get(pk=order_id)
+
+
+def orders_activate(*, order_ids: list[int]) -> dict[int, CarrierError | None]:
+    """`order_activate` for many orders: the usual auto-renewal (a bundle for an eSIM the
+    carrier has already provisioned) as a set, anything else one at a time. Returns, per
+    order, None or the CarrierError that stopped it."""
+    orders = list(Order.objects.select_related("esim", "bundle").filter(pk__in=order_ids))
+    simple = [order for order in orders if order.kind == Order.Kind.RENEWAL
+              and order.esim.iccid and order.esim.matching_id]
+    outcome: dict[int, CarrierError | None] = {}
+    for order in orders:
+        if order not in simple:
+            try:
+                order_activate(order_id=order.pk)
+                outcome[order.pk] = None
+            except CarrierError as exc:
+                outcome[order.pk] = exc
+    started = set(_orders_activation_begin(order_ids=[order.pk for order in simple]))
+    bundles = {}
+    for order in simple:
+        if order.pk in started:
+            bundles[order.pk] = order.bundle
+            order.bundle.esim = order.esim
+    applied = esim_services.bundles_apply_at_carrier(bundles=list(bundles.values()))
+    for order_id, bundle in bundles.items():
+        outcome[order_id] = applied[bundle.pk]
+    _orders_complete(order_ids=[order_id for order_id, error in outcome.items()
+                                if error is None and order_id in bundles])
+    return outcome
+
+
+def _orders_activation_begin(*, order_ids: list[int]) -> list[int]:
+    """Count an activation attempt of each order that is paid or activating; returns
+    those (any other is done, failed or refunded: nothing to do)."""
     now = timezone.now()
-    Order.objects.filter(pk=order_id, status=Order.Status.PAID).update(
+    Order.objects.filter(pk__in=order_ids, status=Order.Status.PAID).update(
         status=Order.Status.ACTIVATING, activation_started_at=now)
-    if not Order.objects.filter(pk=order_id, status=Order.Status.ACTIVATING).update(
-            activation_attempts=F("activation_attempts") + 1, activation_attempted_at=now):
-        return Order.objects.get(pk=order_id)  # done, failed or refunded: nothing to do
-    order = Order.objects.select_related("esim", "plan").get(pk=order_id)
-    if order.kind == Order.Kind.TOPUP:
-        esim_services.topup_apply_at_carrier(esim=order.esim, reference=order.number,
-                                             plan=order.plan)
-    else:
-        esim = esim_services.esim_provision(esim=order.esim, call_prefix=order.number)
-        bundle = order.bundle
-        bundle.esim = esim
-        esim_services.bundle_apply_at_carrier(bundle=bundle)
+    Order.objects.filter(pk__in=order_ids, status=Order.Status.ACTIVATING).update(
+        activation_attempts=F("activation_attempts") + 1, activation_attempted_at=now)
+    return list(Order.objects.filter(pk__in=order_ids, status=Order.Status.ACTIVATING,
+                                     activation_attempted_at=now)
+                .values_list("pk", flat=True))
+
+
+def _orders_complete(*, order_ids: list[int]) -> None:
+    """Everything the orders bought is at the carrier: complete each one still activating
+    (a refund or a failure recorded meanwhile stands), and tell of new eSIMs."""
+    if not order_ids:
+        return
     with transaction.atomic():
-        order = Order.objects.select_for_update().get(pk=order_id)
-        if order.status == Order.Status.ACTIVATING:
+        orders = list(Order.objects.select_for_update().filter(
+            pk__in=order_ids, status=Order.Status.ACTIVATING).order_by("pk"))
+        now = timezone.now()
+        for order in orders:
             order.status = Order.Status.COMPLETED
-            order.completed_at = timezone.now()
-            order.save(update_fields=["status", "completed_at"])
-            esim_services.esim_mark_ready(esim_id=order.esim_id)
-            if order.kind == Order.Kind.NEW_ESIM:
-                notification_request(kind=Notification.Kind.ESIM_READY, order=order)
-    return order
+            order.completed_at = now
+        Order.objects.bulk_update(orders, ["status", "completed_at"])
+        esim_services.esims_mark_ready(esim_ids=[order.esim_id for order in orders])
+        new = [order for order in orders if order.kind == Order.Kind.NEW_ESIM]
+        if new:
+            notifications_request_for_orders(kind=Notification.Kind.ESIM_READY, orders=new)
 
 
 def order_activation_overdue(*, order_id: int) -> bool:
@@ -468,5 +614,5 @@ def order_activation_retry(*, order_id: int, actor) -> Order:
         order.save(update_fields=["status", "failed_at", "failure_reason"])
         staff_action_record(actor=actor, kind=StaffAction.Kind.RETRY_ACTIVATION, order=order,
                             esim=order.esim)
-        transaction.on_commit(lambda: _enqueue_activation(order_id))
+        transaction.on_commit(lambda: _enqueue_activation([order_id]))
     return order

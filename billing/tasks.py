@@ -36,6 +36,21 @@ def order_activate(self, order_id: int) -> None:
         services.order_activation_fail(order_id=order_id, error=exc)
 
 
+@shared_task(acks_late=True)
+def orders_activate(order_ids: list[int]) -> None:
+    """Many paid orders at once (a batch of auto-renewals); any the carrier did not take
+    goes on one by one, with the single task's back-off."""
+    outcome = services.orders_activate(order_ids=order_ids)
+    for order_id, exc in outcome.items():
+        if exc is None:
+            continue
+        if exc.retryable and not services.order_activation_overdue(order_id=order_id):
+            log.info("order %s: carrier not ready (%s), retrying", order_id, exc)
+            order_activate.apply_async((order_id,), countdown=retry_countdown(0))
+        else:
+            services.order_activation_fail(order_id=order_id, error=exc)
+
+
 @shared_task
 def order_activation_sweep() -> int:
     claimed = services.order_activation_claim_stalled(older_than=STALLED_AFTER)

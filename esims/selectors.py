@@ -9,10 +9,14 @@ from .models import Bundle, ESim
 LIVE_STATES = (Bundle.State.ACTIVE, Bundle.State.QUEUED)
 
 
+def live_bundles() -> QuerySet[Bundle]:
+    """Running and waiting bundles in the order they run: prefetched as `live_bundles`."""
+    return Bundle.objects.filter(state__in=LIVE_STATES).order_by("created_at", "pk")
+
+
 def esim_list_for_dashboard(*, owner) -> QuerySet[ESim]:
     """The owner's eSIMs with their live bundles: two queries however many there are."""
-    live = (Bundle.objects.filter(state__in=LIVE_STATES).select_related("plan")
-            .order_by("created_at", "pk"))
+    live = live_bundles().select_related("plan")
     return (ESim.objects.filter(owner=owner).exclude(state=ESim.State.CANCELLED)
             .prefetch_related(Prefetch("bundles", queryset=live, to_attr="live_bundles"))
             .order_by("created_at", "pk"))
@@ -25,7 +29,7 @@ def esim_get_for_owner(*, owner, pk: int) -> ESim:
 
 def esim_current_bundle(esim: ESim) -> Bundle | None:
     bundles = esim.live_bundles if hasattr(esim, "live_bundles") else list(
-        esim.bundles.filter(state__in=LIVE_STATES).order_by("created_at", "pk"))
+        live_bundles().filter(esim=esim))
     active = [b for b in bundles if b.state == Bundle.State.ACTIVE]
     return active[0] if active else (bundles[0] if bundles else None)
 
@@ -40,7 +44,7 @@ class RenewalPeriod:
 def renewal_period(*, esim: ESim, validity_days: int, now: datetime) -> RenewalPeriod:
     """When a plan bought now for this eSIM would run: after the running plan and any
     plans already waiting, or from now when nothing runs (DESIGN: renewal rules)."""
-    live = list(esim.bundles.filter(state__in=LIVE_STATES).order_by("created_at", "pk"))
+    live = list(live_bundles().filter(esim=esim))
     active = next((b for b in live if b.state == Bundle.State.ACTIVE), None)
     waiting = [b for b in live if b.state == Bundle.State.QUEUED]
     length = timedelta(days=validity_days)
@@ -53,15 +57,16 @@ def renewal_period(*, esim: ESim, validity_days: int, now: datetime) -> RenewalP
     return RenewalPeriod(starts_at=None, ends_at=None, after_current=bool(live))
 
 
-def bundle_expected_period(bundle: Bundle) -> RenewalPeriod:
+def bundle_expected_period(bundle: Bundle, *, live: list[Bundle] | None = None) -> RenewalPeriod:
     """When a bundle runs: its own dates once started, else after the running bundle and
-    the bundles queued before it (it starts earlier if their data runs out)."""
+    the bundles queued before it (it starts earlier if their data runs out). `live` is
+    the eSIM's live bundles when they were prefetched (`live_bundles`)."""
     if bundle.starts_at is not None:
         return RenewalPeriod(starts_at=bundle.starts_at, ends_at=bundle.ends_at,
                              after_current=False)
-    before = list(bundle.esim.bundles
-                  .filter(state__in=LIVE_STATES, created_at__lte=bundle.created_at)
-                  .exclude(pk=bundle.pk).order_by("created_at", "pk"))
+    if live is None:
+        live = list(live_bundles().filter(esim=bundle.esim_id))
+    before = [b for b in live if b.created_at <= bundle.created_at and b.pk != bundle.pk]
     active = next((b for b in before if b.state == Bundle.State.ACTIVE), None)
     if active is None or active.ends_at is None:
         return RenewalPeriod(starts_at=None, ends_at=None, after_current=bool(before))

@@ -38,11 +38,17 @@ def esim_create_for_order(*, order) -> ESim:
 
 
 def bundle_create_for_order(*, order, esim: ESim) -> Bundle:
-    plan = order.plan
-    return Bundle.objects.create(
-        esim=esim, order=order, plan=plan, plan_code=plan.code, plan_name=plan.name,
-        validity_days=plan.validity_days, data_allowance_bytes=plan.data_bytes,
-        carrier_reference=order.number)
+    order.esim = esim
+    return bundles_create_for_orders(orders=[order])[0]
+
+
+def bundles_create_for_orders(*, orders) -> list[Bundle]:
+    """Each paid order's bundle, waiting to be applied at the carrier, in one statement."""
+    return Bundle.objects.bulk_create([
+        Bundle(esim=order.esim, order=order, plan=order.plan, plan_code=order.plan.code,
+               plan_name=order.plan.name, validity_days=order.plan.validity_days,
+               data_allowance_bytes=order.plan.data_bytes, carrier_reference=order.number)
+        for order in orders])
 
 
 def esim_provision(*, esim: ESim, call_prefix: str) -> ESim:
@@ -61,15 +67,36 @@ def esim_provision(*, esim: ESim, call_prefix: str) -> ESim:
 
 
 def bundle_apply_at_carrier(*, bundle: Bundle) -> Bundle:
-    carrier_bundle = carrier.bundle_apply(
-        iccid=bundle.esim.iccid, reference=bundle.carrier_reference,
-        bundle_code=bundle.plan_code, kind="full", validity_days=bundle.validity_days,
-        initial_bytes=bundle.data_allowance_bytes)
-    Bundle.objects.filter(pk=bundle.pk, applied_at__isnull=True).update(
-        applied_at=timezone.now())
-    return bundle_update_from_carrier(reference=bundle.carrier_reference,
-                                      carrier_bundle=carrier_bundle,
-                                      reported_at=timezone.now())
+    error = bundles_apply_at_carrier(bundles=[bundle])[bundle.pk]
+    if error is not None:
+        raise error
+    return Bundle.objects.get(pk=bundle.pk)
+
+
+def bundles_apply_at_carrier(*, bundles: list[Bundle]) -> dict[int, carrier.CarrierError | None]:
+    """Apply each bundle at the carrier (its reference makes a repeat a no-op there),
+    then take in all the carrier's answers in one transaction. Returns, per bundle, None
+    when it was applied or the CarrierError that stopped it."""
+    outcome: dict[int, carrier.CarrierError | None] = {}
+    answers = []
+    for bundle in bundles:
+        try:
+            answers.append((bundle, carrier.bundle_apply(
+                iccid=bundle.esim.iccid, reference=bundle.carrier_reference,
+                bundle_code=bundle.plan_code, kind="full", validity_days=bundle.validity_days,
+                initial_bytes=bundle.data_allowance_bytes)))
+            outcome[bundle.pk] = None
+        except carrier.CarrierError as exc:
+            outcome[bundle.pk] = exc
+    if answers:
+        now = timezone.now()
+        with transaction.atomic():
+            Bundle.objects.filter(pk__in=[bundle.pk for bundle, _answer in answers],
+                                  applied_at__isnull=True).update(applied_at=now)
+            for bundle, answer in answers:
+                bundle_update_from_carrier(reference=bundle.carrier_reference,
+                                           carrier_bundle=answer, reported_at=now)
+    return outcome
 
 
 def topup_apply_at_carrier(*, esim: ESim, reference: str, plan) -> None:
@@ -114,11 +141,12 @@ def renewal_charge_time(bundle: Bundle, *, now: datetime) -> datetime | None:
     return min(at, now) if _renewal_threshold_reached(bundle) else at
 
 
-def esim_renewal_settled(*, esim_id: int) -> None:
+def esims_renewal_settled(*, esim_ids: list[int]) -> None:
     """A renewal was paid (by hand or automatically), so a plan is waiting: nothing is
     due until it runs, when `esim_renewal_schedule` starts the next cycle."""
-    ESim.objects.filter(pk=esim_id).update(renew_at=None, renewal_notice_at=None,
-                                           renewal_attention="")
+    if esim_ids:
+        ESim.objects.filter(pk__in=esim_ids).update(renew_at=None, renewal_notice_at=None,
+                                                    renewal_attention="")
 
 
 def esim_renewal_schedule(*, esim_id: int, now: datetime | None = None) -> None:
@@ -140,14 +168,11 @@ def esim_renewal_schedule(*, esim_id: int, now: datetime | None = None) -> None:
     ESim.objects.filter(pk=esim_id).update(renew_at=charge_at, renewal_notice_at=notice_at)
 
 
-@transaction.atomic
-def esim_mark_ready(*, esim_id: int) -> ESim:
-    esim = ESim.objects.select_for_update().get(pk=esim_id)
-    if esim.state == ESim.State.PROVISIONING:
-        esim.state = ESim.State.READY
-        esim.ready_at = timezone.now()
-        esim.save(update_fields=["state", "ready_at", "updated_at"])
-    return esim
+def esims_mark_ready(*, esim_ids: list[int]) -> None:
+    """Profiles released at the carrier: ready to install (a state only moves forward)."""
+    now = timezone.now()
+    ESim.objects.filter(pk__in=esim_ids, state=ESim.State.PROVISIONING).update(
+        state=ESim.State.READY, ready_at=now, updated_at=now)
 
 
 @transaction.atomic
@@ -175,7 +200,7 @@ def esim_record_download_progress(*, iccid: str, point: int, eid: str,
     return esim
 
 
-@transaction.atomic
+@transaction.atomic(savepoint=False)  # no savepoint per bundle when taking in many
 def bundle_update_from_carrier(*, reference: str, carrier_bundle: carrier.CarrierBundle,
                                reported_at: datetime) -> Bundle | None:
     """Take in what the carrier says of a bundle. Usage reports lag and may arrive out of
@@ -212,7 +237,8 @@ def bundle_update_from_carrier(*, reference: str, carrier_bundle: carrier.Carrie
     bundle.usage_reported_at = reported_at
     bundle.save(update_fields=["state", "data_allowance_bytes", "data_used_bytes",
                                "starts_at", "ends_at", "usage_reported_at"])
-    _esim_expire_if_nothing_left(bundle.esim)
+    if bundle.state not in (Bundle.State.ACTIVE, Bundle.State.QUEUED):
+        _esim_expire_if_nothing_left(bundle.esim)
     if bundle.esim.auto_renew and bundle.state == Bundle.State.ACTIVE and (
             started or (_renewal_threshold_reached(bundle) and not was_due)):
         esim_renewal_schedule(esim_id=bundle.esim_id)

@@ -12,13 +12,14 @@ import zoneinfo
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, transaction
+from django.db.models import Prefetch, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from esims.selectors import bundle_expected_period
+from esims.selectors import bundle_expected_period, live_bundles
 from renewals.selectors import renewal_preview
 
 from .models import DeliveryAttempt, Notification
@@ -61,43 +62,108 @@ def notification_request(*, kind: str, order=None, ticket_message=None, bundle=N
     return notification
 
 
+def notifications_request_for_orders(*, kind: str, orders) -> list[Notification]:
+    """`notification_request` for many orders at once, in the caller's transaction (which
+    holds the orders' locks): one row each, written in one statement, and one task for
+    the lot once the transaction commits."""
+    told = set(Notification.objects.filter(kind=kind, channel=Notification.Channel.EMAIL,
+                                           order__in=orders).values_list("order_id", flat=True))
+    notifications = Notification.objects.bulk_create([
+        Notification(customer_id=order.customer_id, kind=kind, order=order,
+                     channel=Notification.Channel.EMAIL)
+        for order in orders if order.pk not in told])
+    ids = [notification.pk for notification in notifications]
+    if ids:
+        transaction.on_commit(lambda: _enqueue_many(ids))
+    return notifications
+
+
 def _enqueue(notification_id: int) -> None:
     from .tasks import notification_send
 
     notification_send.delay(notification_id)
 
 
+# Messages handed to one task: one database round for the lot, one mail connection.
+SEND_BATCH = 100
+
+
+def _enqueue_many(notification_ids: list[int]) -> None:
+    from .tasks import notification_send_batch
+
+    if len(notification_ids) == 1:
+        _enqueue(notification_ids[0])
+        return
+    for start in range(0, len(notification_ids), SEND_BATCH):
+        notification_send_batch.delay(notification_ids[start:start + SEND_BATCH])
+
+
 def notification_deliver(*, notification_id: int) -> bool:
-    """Send the message if nobody has (or is). Returns True when this call sent it."""
+    """Send the message if nobody has (or is). Returns True when this call sent it; raises
+    DeliveryError when sending failed."""
+    outcome = notifications_deliver(notification_ids=[notification_id])
+    if outcome.get(notification_id) is not None:
+        raise outcome[notification_id]
+    return notification_id in outcome
+
+
+def notifications_deliver(*, notification_ids: list[int]) -> dict[int, DeliveryError | None]:
+    """Send each message nobody has sent (or is sending), over one mail connection.
+
+    Each is claimed first (a message another worker is sending is left to it; one whose
+    sender died is claimed again after CLAIM_TIMEOUT), so a repeated or duplicated task
+    sends nothing twice. Returns, for each message this call claimed, None when it was
+    sent or the DeliveryError that stopped it; every attempt is logged.
+    """
     now = timezone.now()
-    claimed = (Notification.objects.filter(pk=notification_id)
-               .filter(status=Notification.Status.PENDING)
-               .update(status=Notification.Status.SENDING, claimed_at=now)
-               or Notification.objects.filter(pk=notification_id,
-                                              status=Notification.Status.SENDING,
-                                              claimed_at__lt=now - CLAIM_TIMEOUT)
-               .update(claimed_at=now))
+    with transaction.atomic():
+        claimed = list(Notification.objects.select_for_update(skip_locked=True)
+                       .filter(pk__in=notification_ids)
+                       .filter(Q(status=Notification.Status.PENDING)
+                               | Q(status=Notification.Status.SENDING,
+                                   claimed_at__lt=now - CLAIM_TIMEOUT))
+                       .values_list("pk", flat=True))
+        Notification.objects.filter(pk__in=claimed).update(
+            status=Notification.Status.SENDING, claimed_at=now)
     if not claimed:
-        return False
-    notification = Notification.objects.select_related(
-        "customer", "order__plan", "order__esim", "ticket_message__ticket", "bundle__esim",
-        "payment__order__esim", "payment__order__plan", "payment__payment_method").get(
-        pk=notification_id)
+        return {}
+    notifications = list(Notification.objects.select_related(
+        "customer", "order__plan", "order__esim", "order__receipt", "order__bundle",
+        "ticket_message__ticket", "bundle__esim", "payment__order__esim",
+        "payment__order__plan", "payment__payment_method").prefetch_related(
+        Prefetch("order__esim__bundles", queryset=live_bundles(), to_attr="live_bundles"))
+        .filter(pk__in=claimed).order_by("pk"))
+    outcome: dict[int, DeliveryError | None] = {}
+    connection = get_connection()
     try:
-        _send_email(notification)
-    except DeliveryError as exc:
-        DeliveryAttempt.objects.create(notification=notification, succeeded=False,
-                                       error=str(exc)[:500])
-        status = Notification.Status.PENDING if exc.retryable else Notification.Status.FAILED
-        Notification.objects.filter(pk=notification_id).update(status=status)
-        raise
-    DeliveryAttempt.objects.create(notification=notification, succeeded=True)
-    Notification.objects.filter(pk=notification_id).update(
-        status=Notification.Status.SENT, sent_at=timezone.now())
-    return True
+        for notification in notifications:
+            try:
+                _send_email(notification, connection)
+                outcome[notification.pk] = None
+            except DeliveryError as exc:
+                outcome[notification.pk] = exc
+            except Exception as exc:  # a bug in one message must not resend the others
+                log.exception("notification %s could not be written", notification.pk)
+                outcome[notification.pk] = DeliveryError(f"not written: {exc!r}",
+                                                         retryable=False)
+    finally:
+        connection.close()
+    DeliveryAttempt.objects.bulk_create([
+        DeliveryAttempt(notification_id=pk, succeeded=error is None,
+                        error="" if error is None else str(error)[:500])
+        for pk, error in outcome.items()])
+    sent = [pk for pk, error in outcome.items() if error is None]
+    Notification.objects.filter(pk__in=sent).update(status=Notification.Status.SENT,
+                                                    sent_at=timezone.now())
+    for retryable in (True, False):
+        status = Notification.Status.PENDING if retryable else Notification.Status.FAILED
+        Notification.objects.filter(pk__in=[
+            pk for pk, error in outcome.items()
+            if error is not None and error.retryable == retryable]).update(status=status)
+    return outcome
 
 
-def _send_email(notification: Notification) -> None:
+def _send_email(notification: Notification, connection) -> None:
     customer = notification.customer
     with translation.override(customer.language), timezone.override(
             zoneinfo.ZoneInfo(customer.time_zone)):
@@ -106,7 +172,7 @@ def _send_email(notification: Notification) -> None:
         subject = render_to_string(f"{prefix}_subject.txt", context).strip()
         message = EmailMultiAlternatives(
             subject=subject, body=render_to_string(f"{prefix}.txt", context),
-            to=[customer.email])
+            to=[customer.email], connection=connection)
         message.attach_alternative(render_to_string(f"{prefix}.html", context), "text/html")
     try:
         message.send()
@@ -149,7 +215,8 @@ def _context(notification: Notification) -> dict:
         context["install_url"] = base + reverse("esims:install", args=[order.esim_id])
     bundle = getattr(order, "bundle", None) if order.kind == "renewal" else None
     if bundle is not None:
-        context["period"] = bundle_expected_period(bundle)
+        context["period"] = bundle_expected_period(
+            bundle, live=getattr(order.esim, "live_bundles", None))
     return context
 
 

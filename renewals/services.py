@@ -171,6 +171,58 @@ def renewal_run(*, esim_id: int, now: datetime | None = None) -> str:
     return "retry_scheduled"
 
 
+def renewal_run_many(*, esim_ids: list[int], now: datetime | None = None) -> dict[int, str]:
+    """`renewal_run` for many eSIMs, with the usual case done as a set: a cycle whose
+    charge is due and not ordered yet, with a plan and a card that can still be used, is
+    ordered, charged and fulfilled together with the others (`billing.renewal_orders_charge`).
+    Every other eSIM, and every renewal the set did not leave paid (a decline, 3-D Secure,
+    the gateway out of reach), then takes its step through `renewal_run`, which knows
+    what comes next. Returns what was done for each eSIM; "gateway_unreachable" means try
+    that one again later."""
+    now = now or timezone.now()
+    esims = list(ESim.objects.select_related("owner", "renewal_plan", "renewal_payment_method")
+                 .filter(pk__in=esim_ids, auto_renew=True))
+    bundles: dict[int, list[Bundle]] = {esim.pk: [] for esim in esims}
+    for bundle in Bundle.objects.filter(esim__in=esims).order_by("created_at", "pk"):
+        bundles[bundle.esim_id].append(bundle)
+    priced: dict[tuple[int, str], Plan | None] = {}
+    due = []
+    for esim in esims:
+        if any(b.state == Bundle.State.QUEUED for b in bundles[esim.pk]):
+            continue
+        active = next((b for b in bundles[esim.pk] if b.state == Bundle.State.ACTIVE), None)
+        charge_at = active and esim_services.renewal_charge_time(active, now=now)
+        if charge_at is None or charge_at > now or esim.renewal_payment_method is None:
+            continue
+        price_key = (esim.renewal_plan_id, esim.owner.currency)
+        if price_key not in priced:
+            priced[price_key] = renewal_plan_priced(plan=esim.renewal_plan,
+                                                    currency=esim.owner.currency)
+        if priced[price_key] is not None:
+            due.append(billing.RenewalCharge(
+                esim=esim, plan=priced[price_key], card=esim.renewal_payment_method,
+                idempotency_key=renewal_order_key(esim=esim, bundle=active)))
+    ordered = set(Order.objects.filter(
+        customer__in=[r.esim.owner_id for r in due],
+        idempotency_key__in=[r.idempotency_key for r in due]).values_list("idempotency_key",
+                                                                          flat=True))
+    charged = billing.renewal_orders_charge(
+        renewals=[r for r in due if r.idempotency_key not in ordered])
+    outcome = {}
+    for esim_id, result in charged.items():
+        if isinstance(result, Payment) and result.status == Payment.Status.SUCCEEDED:
+            outcome[esim_id] = "paid"
+    for esim_id in esim_ids:
+        if esim_id in outcome:
+            continue
+        try:
+            outcome[esim_id] = renewal_run(esim_id=esim_id, now=now)
+        except GatewayError as exc:  # retryable: rate limit, network
+            log.info("auto-renewal of eSIM %s: gateway not reachable (%s)", esim_id, exc)
+            outcome[esim_id] = "gateway_unreachable"
+    return outcome
+
+
 def _renewal_order_create(*, esim: ESim, key: str, cycle: Bundle) -> Order | None:
     """The cycle's renewal order, at today's price in the customer's currency; None
     (and auto-renewal off, the customer told) when the plan or card can no longer be

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 
-from billing.models import Order, Payment, SimulatedCharge
+from billing.models import Order, Payment, Receipt, SimulatedCharge
 from esims.models import ESim
 from renewals import services, tasks
 from tests import services as machine
@@ -33,6 +33,25 @@ def test_concurrent_runs_for_one_esim_make_one_charge(alice):
     order = Order.objects.get(kind=Order.Kind.RENEWAL)
     assert order.payments.count() == 1 and order.paid_at is not None
     assert off_session_charges() == 1
+
+
+def test_batches_racing_each_other_and_single_runs_charge_each_esim_once(alice):
+    esims = [auto_renewing_esim(alice, ends_in=timedelta(hours=1)) for _ in range(8)]
+    ids = [e.pk for e in esims]
+    turns = iter(range(6))
+
+    def run():
+        turn = next(turns)
+        if turn % 2:
+            return services.renewal_run_many(esim_ids=ids[::-1] if turn % 3 else ids)
+        return {pk: services.renewal_run(esim_id=pk) for pk in ids}
+
+    results, errors = race(run, times=6)
+    assert errors == []
+    orders = Order.objects.filter(kind=Order.Kind.RENEWAL)
+    assert orders.count() == 8 and not orders.filter(paid_at=None).exists()
+    assert Payment.objects.count() == 8 and off_session_charges() == 8
+    assert sorted(Receipt.objects.values_list("sequence", flat=True)) == list(range(1, 9))
 
 
 def test_racing_sweeps_claim_each_due_esim_once(alice):
