@@ -6,6 +6,7 @@ one eSIM and one bundle.
 """
 
 import logging
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -156,17 +157,28 @@ def _payments_record(*, charges: dict) -> dict[int, Payment]:
                 changed.append(payment)
                 if payment.status == Payment.Status.SUCCEEDED:
                     paid.append((order, payment))
-        if changed:
-            Payment.objects.bulk_update(changed, ["gateway_reference", "status", "failure_code",
-                                                  "failure_message", "updated_at"])
+        _payments_save(changed)
         if paid:
             _orders_mark_paid(paid=paid)
     return payments
 
 
+def _payments_save(payments: list[Payment]) -> None:
+    """Write what `_payment_take_in` changed: the references in one statement, the rest
+    in one per outcome (a batch has one or two), which costs far less than a CASE per
+    field and row."""
+    Payment.objects.bulk_update(payments, ["gateway_reference"])
+    outcomes = defaultdict(list)
+    for payment in payments:
+        outcomes[payment.status, payment.failure_code, payment.failure_message].append(payment.pk)
+    for (status, code, message), ids in outcomes.items():
+        Payment.objects.filter(pk__in=ids).update(status=status, failure_code=code,
+                                                  failure_message=message,
+                                                  updated_at=timezone.now())
+
+
 def _payment_take_in(payment: Payment, charge, *, order_paid: bool) -> bool:
     """Move one locked payment as the gateway's charge says; True when it changed."""
-    payment.updated_at = timezone.now()  # written only when something changed
     changed = False
     if not payment.gateway_reference and charge.reference:
         payment.gateway_reference = charge.reference
@@ -424,10 +436,12 @@ def _orders_mark_paid(*, paid: list[tuple[Order, Payment]]) -> None:
         order.paid_at = now
         if order.kind == Order.Kind.NEW_ESIM:
             order.esim = esim_services.esim_create_for_order(order=order)
+            order.save(update_fields=["esim"])
     renewals = [order for order in orders if order.kind == Order.Kind.RENEWAL]
     esim_services.bundles_create_for_orders(orders=renewals)
     esim_services.esims_renewal_settled(esim_ids=[order.esim_id for order in renewals])
-    Order.objects.bulk_update(orders, ["status", "paid_at", "esim"])
+    Order.objects.filter(pk__in=[order.pk for order in orders]).update(
+        status=Order.Status.PAID, paid_at=now)
     notifications_request_for_orders(kind=Notification.Kind.ORDER_PAID, orders=orders)
     # Last: the receipt counter stays locked until this transaction commits, so every
     # other order being paid waits for it; hold it for as short a time as possible.
@@ -478,9 +492,10 @@ def orders_activate(*, order_ids: list[int]) -> dict[int, CarrierError | None]:
     orders = list(Order.objects.select_related("esim", "bundle").filter(pk__in=order_ids))
     simple = [order for order in orders if order.kind == Order.Kind.RENEWAL
               and order.esim.iccid and order.esim.matching_id]
+    simple_ids = {order.pk for order in simple}
     outcome: dict[int, CarrierError | None] = {}
     for order in orders:
-        if order not in simple:
+        if order.pk not in simple_ids:
             try:
                 order_activate(order_id=order.pk)
                 outcome[order.pk] = None
@@ -521,11 +536,8 @@ def _orders_complete(*, order_ids: list[int]) -> None:
     with transaction.atomic():
         orders = list(Order.objects.select_for_update().filter(
             pk__in=order_ids, status=Order.Status.ACTIVATING).order_by("pk"))
-        now = timezone.now()
-        for order in orders:
-            order.status = Order.Status.COMPLETED
-            order.completed_at = now
-        Order.objects.bulk_update(orders, ["status", "completed_at"])
+        Order.objects.filter(pk__in=[order.pk for order in orders]).update(
+            status=Order.Status.COMPLETED, completed_at=timezone.now())
         esim_services.esims_mark_ready(esim_ids=[order.esim_id for order in orders])
         new = [order for order in orders if order.kind == Order.Kind.NEW_ESIM]
         if new:
