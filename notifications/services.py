@@ -116,15 +116,15 @@ def notifications_deliver(*, notification_ids: list[int]) -> dict[int, DeliveryE
     sent or the DeliveryError that stopped it; every attempt is logged.
     """
     now = timezone.now()
-    with transaction.atomic():
-        claimed = list(Notification.objects.select_for_update(skip_locked=True)
-                       .filter(pk__in=notification_ids)
-                       .filter(Q(status=Notification.Status.PENDING)
-                               | Q(status=Notification.Status.SENDING,
-                                   claimed_at__lt=now - CLAIM_TIMEOUT))
-                       .values_list("pk", flat=True))
-        Notification.objects.filter(pk__in=claimed).update(
-            status=Notification.Status.SENDING, claimed_at=now)
+    # A conditional update claims each row once, on any database: a racing claimer's
+    # update finds the row already taken and leaves it.
+    (Notification.objects.filter(pk__in=notification_ids)
+     .filter(Q(status=Notification.Status.PENDING)
+             | Q(status=Notification.Status.SENDING, claimed_at__lt=now - CLAIM_TIMEOUT))
+     .update(status=Notification.Status.SENDING, claimed_at=now))
+    claimed = list(Notification.objects.filter(
+        pk__in=notification_ids, status=Notification.Status.SENDING, claimed_at=now)
+        .values_list("pk", flat=True))
     if not claimed:
         return {}
     notifications = list(Notification.objects.select_related(

@@ -54,6 +54,24 @@ def test_batches_racing_each_other_and_single_runs_charge_each_esim_once(alice):
     assert sorted(Receipt.objects.values_list("sequence", flat=True)) == list(range(1, 9))
 
 
+def test_racing_batches_of_messages_send_each_once(alice):
+    from django.core import mail
+
+    from notifications.models import DeliveryAttempt, Notification
+    from notifications.services import notifications_deliver
+
+    esims = [auto_renewing_esim(alice, ends_in=timedelta(hours=1)) for _ in range(6)]
+    services.renewal_run_many(esim_ids=[e.pk for e in esims])
+    Notification.objects.update(status=Notification.Status.PENDING)  # none sent yet
+    DeliveryAttempt.objects.all().delete()
+    mail.outbox.clear()
+    ids = list(Notification.objects.values_list("pk", flat=True))
+    results, errors = race(lambda: notifications_deliver(notification_ids=ids), times=4)
+    assert errors == []
+    assert sorted(pk for outcome in results for pk in outcome) == sorted(ids)
+    assert len(mail.outbox) == len(ids) == DeliveryAttempt.objects.count()
+
+
 def test_racing_sweeps_claim_each_due_esim_once(alice):
     esims = [auto_renewing_esim(alice, ends_in=timedelta(hours=2)) for _ in range(30)]
     results, errors = race(lambda: services.renewal_claim_due(limit=10), times=5)
