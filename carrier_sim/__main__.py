@@ -6,7 +6,9 @@ import logging
 import signal
 import sys
 
-from .app import create_app, server_make
+from werkzeug.serving import make_server
+
+from .app import create_app
 from .config import ConfigError, Settings
 from .simulator import EXTENSION_KEY
 
@@ -21,7 +23,7 @@ def main() -> int:
         print(f"carrier_sim: bad setting: {exc}", file=sys.stderr)
         return 2
     app = create_app(settings)
-    server = server_make(app, settings.host, settings.port)
+    server = make_server(settings.host, settings.port, app, threaded=True)
     # docker stop sends SIGTERM: leave serve_forever the same way Ctrl-C does.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     log.info(

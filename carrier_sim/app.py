@@ -7,7 +7,6 @@ from typing import Any
 
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
-from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from . import bundles, control, es2plus
 from .bundles import error_response
@@ -43,15 +42,3 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
 
     sim.start()
     return app
-
-
-class _KeepAliveHandler(WSGIRequestHandler):
-    """HTTP/1.1, so a client keeps its connection open between calls, as it would with
-    a real carrier: no new connection (and no new server thread) per request."""
-
-    protocol_version = "HTTP/1.1"
-
-
-def server_make(app: Flask, host: str, port: int) -> BaseWSGIServer:
-    """werkzeug's threaded server for the app, keeping connections alive."""
-    return make_server(host, port, app, threaded=True, request_handler=_KeepAliveHandler)

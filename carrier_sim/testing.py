@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.serving import make_server
 
-from .app import create_app, server_make
+from .app import create_app
 from .callbacks import http_request
 from .config import Settings
 from .simulator import EXTENSION_KEY
@@ -90,7 +91,7 @@ def running_simulator(**config_overrides: Any) -> Iterator[RunningSimulator]:
         }
         settings = Settings().replace(**config)
         app = create_app(settings)
-        server = server_make(app, "127.0.0.1", 0)
+        server = make_server("127.0.0.1", 0, app, threaded=True)
         thread = threading.Thread(target=server.serve_forever, name="carrier-sim", daemon=True)
         thread.start()
         try:
