@@ -27,7 +27,7 @@ class PaymentInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ["gateway", "gateway_reference", "amount_minor", "currency", "status",
-              "failure_code", "failure_message", "created_at"]
+              "failure_code", "failure_message", "refunded_at", "created_at"]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
@@ -109,7 +109,7 @@ class OrderAdmin(admin.ModelAdmin):
 class PaymentAdmin(admin.ModelAdmin):
     list_display = ["order", "gateway", "gateway_reference", "status", "amount_minor",
                     "currency", "created_at"]
-    list_filter = ["status", "gateway"]
+    list_filter = ["status", "gateway", "failure_code"]
     search_fields = ["order__number", "gateway_reference", "order__customer__email"]
     list_select_related = ["order"]
     readonly_fields = [f.name for f in Payment._meta.fields if f.name != "id"]

@@ -116,6 +116,11 @@ class Payment(models.Model):
     charge_claimed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     checked_at = models.DateTimeField(_("last checked at the gateway"), null=True, blank=True)
+    # A payment that succeeded after its order was already paid ("paid_twice") is given
+    # back through the gateway without anyone asking.
+    refunded_at = models.DateTimeField(_("refunded"), null=True, blank=True)
+    refund_reference = models.CharField(_("gateway refund reference"), max_length=100,
+                                        blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -126,6 +131,9 @@ class Payment(models.Model):
             # The reconciliation sweep looks only at payments still open.
             models.Index(fields=["created_at"], name="payment_open_idx",
                          condition=Q(status__in=["created", "requires_action"])),
+            # Duplicate payments still to be given back: the refund sweep reads only these.
+            models.Index(fields=["updated_at"], name="payment_refund_due_idx",
+                         condition=Q(failure_code="paid_twice", refunded_at__isnull=True)),
         ]
         constraints = [
             models.UniqueConstraint(fields=["order"], condition=Q(status="succeeded"),

@@ -20,7 +20,7 @@ from carrier.client import CarrierError
 from esims import selectors as esim_selectors
 from esims import services as esim_services
 from notifications.models import Notification
-from notifications.services import notifications_request_for_orders
+from notifications.services import notification_request, notifications_request_for_orders
 from plans.models import Plan
 from support.models import StaffAction
 from support.services import staff_action_record
@@ -160,7 +160,59 @@ def _payments_record(*, charges: dict) -> dict[int, Payment]:
         _payments_save(changed)
         if paid:
             _orders_mark_paid(paid=paid)
+        duplicates = [p.pk for p in changed if p.failure_code == DUPLICATE]
+        if duplicates:
+            transaction.on_commit(lambda: _enqueue_duplicate_refunds(duplicates))
     return payments
+
+
+# The failure code of a payment that succeeded after its order was already paid, and of
+# one the gateway then would not refund (support refunds it by hand).
+DUPLICATE = "paid_twice"
+DUPLICATE_NOT_REFUNDED = "paid_twice_refund_refused"
+
+
+def _enqueue_duplicate_refunds(payment_ids: list[int]) -> None:
+    from .tasks import payment_refund_duplicate
+
+    for payment_id in payment_ids:
+        payment_refund_duplicate.delay(payment_id)
+
+
+def payment_refund_duplicate(*, payment_id: int) -> Payment:
+    """Give back a payment that succeeded after its order was already paid (two tabs, two
+    methods), and tell the customer. The gateway refunds a payment once however often it
+    is asked, and the refund is recorded here once: safe to repeat and to race."""
+    payment = Payment.objects.get(pk=payment_id)
+    if payment.failure_code != DUPLICATE or payment.refunded_at is not None:
+        return payment
+    try:
+        reference = get_gateway(payment.gateway).charge_refund(
+            reference=payment.gateway_reference, amount_minor=payment.amount_minor)
+    except GatewayError as exc:
+        if exc.retryable:
+            raise
+        # The gateway will not refund it (disputed, say): support takes it from here.
+        log.error("duplicate payment %s could not be refunded: %s", payment.pk, exc)
+        Payment.objects.filter(pk=payment_id, failure_code=DUPLICATE).update(
+            failure_code=DUPLICATE_NOT_REFUNDED, updated_at=timezone.now(),
+            failure_message=f"Paid twice; the refund was refused: {exc}"[:255])
+        return Payment.objects.get(pk=payment_id)
+    with transaction.atomic():
+        if Payment.objects.filter(pk=payment_id, refunded_at__isnull=True).update(
+                refunded_at=timezone.now(), refund_reference=reference):
+            payment = Payment.objects.select_related("order__customer").get(pk=payment_id)
+            notification_request(kind=Notification.Kind.DUPLICATE_REFUNDED, payment=payment)
+            log.warning("order %s: duplicate payment %s refunded (%s)", payment.order.number,
+                        payment.pk, reference)
+    return Payment.objects.get(pk=payment_id)
+
+
+def payment_list_duplicates_to_refund(*, quiet_for: timedelta, limit: int = 500) -> list[int]:
+    """Duplicate payments not given back yet whose refund task was lost or failed."""
+    return list(Payment.objects.filter(failure_code=DUPLICATE, refunded_at__isnull=True,
+                                       updated_at__lt=timezone.now() - quiet_for)
+                .order_by("updated_at").values_list("pk", flat=True)[:limit])
 
 
 def _payments_save(payments: list[Payment]) -> None:
@@ -183,19 +235,20 @@ def _payment_take_in(payment: Payment, charge, *, order_paid: bool) -> bool:
     if not payment.gateway_reference and charge.reference:
         payment.gateway_reference = charge.reference
         changed = True
-    late_success = payment.status == Payment.Status.FAILED and charge.status == "succeeded"
+    late_success = (payment.status == Payment.Status.FAILED and charge.status == "succeeded"
+                    and payment.failure_code not in (DUPLICATE, DUPLICATE_NOT_REFUNDED))
     if payment.status not in Payment.OPEN_STATUSES and not late_success:
         return changed
     if late_success:
         # The gateway took the money after all (a stale tab confirmed it again).
         log.warning("payment %s failed here but succeeded at the gateway", payment.pk)
     if charge.status == "succeeded" and order_paid:
-        # Paid twice (two tabs, two methods): flag this one for support to refund.
+        # Paid twice (two tabs, two methods): this one is refunded once this commits.
         log.error("order %s received a second successful payment (%s)",
                   payment.order.number, payment.pk)
         payment.status = Payment.Status.FAILED
-        payment.failure_code = "paid_twice"
-        payment.failure_message = "Succeeded after the order was paid: refund it."
+        payment.failure_code = DUPLICATE
+        payment.failure_message = "Succeeded after the order was paid: refunded."
     elif charge.status == "succeeded":
         payment.status = Payment.Status.SUCCEEDED
     elif charge.status == "failed":

@@ -71,7 +71,22 @@ def payment_reconcile_sweep() -> int:
                                                         give_up_after=PAYMENT_GIVE_UP_AFTER)
     for payment_id in claimed:
         services.payment_sync(payment_id=payment_id)
+    # Duplicate payments whose refund task was lost or could not reach the gateway.
+    for payment_id in services.payment_list_duplicates_to_refund(quiet_for=STALLED_AFTER):
+        payment_refund_duplicate.delay(payment_id)
     return len(claimed)
+
+
+@shared_task(bind=True, max_retries=None, acks_late=True)
+def payment_refund_duplicate(self, payment_id: int) -> None:
+    try:
+        services.payment_refund_duplicate(payment_id=payment_id)
+    except GatewayRetryableError as exc:
+        log.info("payment %s: gateway not reachable for the refund (%s), retrying",
+                 payment_id, exc)
+        if self.request.is_eager:
+            return  # run in-process (tests): the reconciliation sweep tries again
+        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
 
 
 # A webhook event not processed this long after it arrived lost its task (or keeps

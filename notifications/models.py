@@ -18,6 +18,7 @@ class Notification(models.Model):
         PAYMENT_FAILED = "payment_failed", _("Auto-renewal payment failed")
         PAYMENT_ACTION_REQUIRED = "payment_action", _("Auto-renewal needs authentication")
         AUTO_RENEW_STOPPED = "auto_renew_off", _("Auto-renewal switched off")
+        DUPLICATE_REFUNDED = "duplicate_refunded", _("Duplicate payment refunded")
 
     class Channel(models.TextChoices):
         EMAIL = "email", _("Email")
