@@ -139,8 +139,10 @@ def fill_to(total: int) -> None:
             "SELECT %s, 'Filler', 'installed', '', '', '', n %% 3 = 0, now(), now(), "
             "CASE WHEN n %% 3 = 0 THEN now() + (n %% 40 + 2) * interval '1 day' END, '' "
             "FROM generate_series(1, %s) AS n", [owner, total - have])
-        # Vacuumed now, so that autovacuum does not do it in the middle of the timings.
+        # Vacuumed and checkpointed now, so that neither autovacuum nor the checkpointer
+        # does it in the middle of the timings.
         cursor.execute(f"VACUUM ANALYZE {ESim._meta.db_table}")
+        cursor.execute("CHECKPOINT")
 
 
 def time_sweep(repeats: int = 5) -> float:

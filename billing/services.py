@@ -643,12 +643,15 @@ def order_refund(*, order_id: int, actor, reason: str) -> Order:
     if order.paid_at is None:
         raise OrderError(_("This order was never paid."))
     payment = order.payments.get(status=Payment.Status.SUCCEEDED)
-    # Withdraw what the order applied at the carrier, so nothing keeps running unpaid.
+    # Withdraw what the order applied at the carrier, so nothing keeps running unpaid,
+    # and a new eSIM's profile too while no device has it.
     if order.kind == Order.Kind.TOPUP:
         if order.completed_at is not None:
             esim_services.topup_revoke(esim=order.esim, reference=order.number)
     else:
         esim_services.bundle_revoke(bundle=order.bundle)
+    if order.kind == Order.Kind.NEW_ESIM:
+        esim_services.esim_cancel_unused(esim=order.esim, call_prefix=order.number)
     refund_reference = get_gateway(payment.gateway).charge_refund(
         reference=payment.gateway_reference, amount_minor=payment.amount_minor)
     with transaction.atomic():

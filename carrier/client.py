@@ -140,6 +140,18 @@ def es2_confirm_order(*, iccid: str, call_id: str) -> ProfileOrder:
                         smdp_address=data["smdpAddress"], eid=data.get("eid") or "")
 
 
+# SGP.22 status codes cancelOrder answers when there is no order left to withdraw.
+ES2_DOWNLOADED = "8.2.1/3.3"  # the profile is on a device already
+ES2_NOT_ORDERED = "8.2.1/3.5"  # no order on the profile (withdrawn before, say)
+
+
+def es2_cancel_order(*, iccid: str, matching_id: str, call_id: str) -> None:
+    """Withdraw a profile order no device has downloaded; the profile goes back to the
+    SM-DP+'s pool ("Available") and its activation code stops working."""
+    _es2("cancelOrder", call_id, iccid=iccid, matchingId=matching_id or None,
+         finalProfileStatusIndicator="Available")
+
+
 def _api(method: str, path: str, body: dict | None = None) -> dict:
     url = settings.CARRIER_URL + path
     try:

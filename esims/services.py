@@ -117,6 +117,27 @@ def bundle_revoke(*, bundle: Bundle) -> None:
         state=Bundle.State.REVOKED)
 
 
+def esim_cancel_unused(*, esim: ESim, call_prefix: str) -> bool:
+    """Withdraw the profile of a refunded new eSIM that no device has downloaded: it goes
+    back to the carrier's pool and the eSIM is cancelled here. Returns False (and leaves
+    it) when it is on a device already. Safe to repeat: the carrier answers a repeated
+    call identifier with its first answer."""
+    if esim.state not in (ESim.State.PROVISIONING, ESim.State.READY) or not esim.iccid:
+        return False
+    try:
+        carrier.es2_cancel_order(iccid=esim.iccid, matching_id=esim.matching_id,
+                                 call_id=f"{call_prefix}:cancelOrder")
+    except carrier.CarrierRejected as exc:
+        if exc.code == carrier.ES2_DOWNLOADED:
+            return False
+        if exc.code != carrier.ES2_NOT_ORDERED:
+            raise
+    return bool(ESim.objects.filter(
+        pk=esim.pk, state__in=[ESim.State.PROVISIONING, ESim.State.READY]).update(
+        state=ESim.State.CANCELLED, auto_renew=False, renew_at=None, renewal_notice_at=None,
+        updated_at=timezone.now()))
+
+
 def topup_revoke(*, esim: ESim, reference: str) -> None:
     """Take a top-up's data back at the carrier, then take in the new allowance."""
     carrier.bundle_revoke(reference=reference)

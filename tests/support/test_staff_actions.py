@@ -64,6 +64,47 @@ def test_refund_withdraws_the_plan_refunds_and_issues_a_credit_note(agent_client
     assert CreditNote.objects.count() == 1 and StaffAction.objects.count() == 1
 
 
+@pytest.fixture
+def new_esim_order(alice, alice_client, carrier, plans, django_capture_on_commit_callbacks):
+    """A new eSIM bought and paid, its profile released at the carrier, not installed."""
+    from tests.factories import OrderFactory
+
+    order = OrderFactory(customer=alice, plan=plans["week"])
+    order = pay_and_activate(alice_client, order.number, django_capture_on_commit_callbacks)
+    assert order.status == Order.Status.COMPLETED
+    assert order.esim.state == ESim.State.READY
+    return order
+
+
+def profile_at_carrier(carrier, iccid):
+    return carrier.app.test_client().get(f"/api/v1/esims/{iccid}",
+                                         headers={"X-API-Key": carrier.api_key}).json
+
+
+def test_refunding_a_new_esim_no_device_has_withdraws_its_profile(agent_client, carrier,
+                                                                  new_esim_order):
+    url = reverse("admin:billing_order_refund", args=[new_esim_order.pk])
+    for _ in range(2):
+        agent_client.post(url, {"reason": "Bought by mistake"})
+    esim = ESim.objects.get(pk=new_esim_order.esim_id)
+    assert esim.state == ESim.State.CANCELLED  # off the dashboard, nothing to install
+    assert profile_at_carrier(carrier, esim.iccid)["profile_state"] == "Available"  # reusable
+    assert Order.objects.get(pk=new_esim_order.pk).status == Order.Status.REFUNDED
+    assert CreditNote.objects.count() == 1
+
+
+def test_refunding_a_new_esim_already_on_a_device_leaves_the_profile(agent_client, carrier,
+                                                                     new_esim_order):
+    carrier.download(new_esim_order.esim.iccid)  # installed before the report reached us
+    agent_client.post(reverse("admin:billing_order_refund", args=[new_esim_order.pk]),
+                      {"reason": "Plan not wanted"})
+    esim = ESim.objects.get(pk=new_esim_order.esim_id)
+    assert esim.state != ESim.State.CANCELLED
+    assert profile_at_carrier(carrier, esim.iccid)["profile_state"] == "Installed"
+    assert Bundle.objects.get(order=new_esim_order).state == Bundle.State.REVOKED
+    assert Order.objects.get(pk=new_esim_order.pk).status == Order.Status.REFUNDED
+
+
 def test_an_unpaid_order_cannot_be_refunded(agent_client, alice):
     from tests.factories import OrderFactory
 
