@@ -19,7 +19,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
-from esims.selectors import bundle_expected_period, live_bundles
+from esims.selectors import bundle_expected_period, esim_topup_target, live_bundles
 from renewals.selectors import renewal_preview
 
 from .models import DeliveryAttempt, Notification
@@ -213,6 +213,9 @@ def _context(notification: Notification) -> dict:
         context["receipt_url"] = base + reverse("billing:receipt_pdf", args=[receipt.number])
     if order.esim_id:
         context["install_url"] = base + reverse("esims:install", args=[order.esim_id])
+    if order.kind == "topup" and order.esim_id:
+        target = esim_topup_target(esim=order.esim)
+        context["topup_until"] = target.ends_at if target is not None else None
     bundle = getattr(order, "bundle", None) if order.kind == "renewal" else None
     if bundle is not None:
         context["period"] = bundle_expected_period(

@@ -3,6 +3,7 @@
 import uuid
 
 import pytest
+from django.core import mail
 from django.urls import reverse
 
 from billing.models import Order
@@ -46,6 +47,11 @@ def test_topup_adds_data_and_keeps_the_end_date(alice_client, installed_esim, to
     assert Bundle.objects.filter(esim=installed_esim).count() == 1  # no new period
     steps = alice_client.get(reverse("billing:order_progress", args=[order.number]))
     assert [s.state for s in steps.context["steps"]] == ["done"] * 4
+    # The payment email says what the top-up adds, and until when.
+    email = next(m for m in mail.outbox if order.number in m.subject)
+    assert "3 GB is added to the plan running on this eSIM, to use until it ends on" in (
+        email.body)
+    assert f"{before_end:%-d %b %Y}" in email.body  # alice reads UTC
 
 
 def test_double_submitted_topup_makes_one_order(alice_client, installed_esim, topups):
