@@ -47,7 +47,7 @@ WORKER_CONCURRENCY = int(os.environ.get("BENCH_WORKER_CONCURRENCY", "4"))
 def start_carrier(env: dict) -> tuple[subprocess.Popen, str]:
     port = free_port()
     sim_env = dict(env, CARRIER_SIM_PORT=str(port), CARRIER_SIM_CALLBACK_URL="",
-                   CARRIER_SIM_DB_PATH=str(Path(env["PORTAL_VAR_DIR"]) / "carrier.sqlite3"),
+                   CARRIER_SIM_DB=str(Path(env["PORTAL_VAR_DIR"]) / "carrier.sqlite3"),
                    CARRIER_SIM_INSTALL_AFTER_SECONDS="-1", CARRIER_SIM_TICK_SECONDS="0",
                    CARRIER_SIM_USAGE_BYTES_PER_SECOND="0")
     proc = subprocess.Popen([PYTHON, "-m", "carrier_sim"], cwd=ROOT, env=sim_env,
