@@ -186,6 +186,44 @@ def bundle_apply(*, iccid: str, reference: str, bundle_code: str, kind: str,
 
 
 @dataclass(frozen=True)
+class BundleApply:
+    iccid: str
+    reference: str
+    bundle_code: str
+    kind: str
+    validity_days: int
+    initial_bytes: int | None
+
+
+# Items per batch call; the carrier takes at most this many.
+APPLY_BATCH = 100
+
+
+def bundles_apply(*, items: list[BundleApply]) -> list[CarrierBundle | CarrierError]:
+    """Apply many bundles in one call; each item's answer, in order, is its bundle or the
+    error its single call would have raised. A failure of the whole call (the carrier
+    down or busy) is raised, and leaves nothing half done: every item is idempotent."""
+    data = _api("POST", "/api/v1/bundles/apply", {"items": [
+        {"iccid": item.iccid, "reference": item.reference, "bundle_code": item.bundle_code,
+         "kind": item.kind, "validity_days": item.validity_days,
+         "initial_quantity_bytes": item.initial_bytes} for item in items]})
+    results = data.get("results")
+    if not isinstance(results, list) or len(results) != len(items):
+        raise CarrierUnavailable("/api/v1/bundles/apply: unreadable answer", code="protocol")
+    answers: list[CarrierBundle | CarrierError] = []
+    for item, result in zip(items, results, strict=True):
+        status = int(result.get("status") or 0)
+        if "bundle" in result and status < 400:
+            answers.append(CarrierBundle.from_json(result["bundle"]))
+            continue
+        error = result.get("error") or {}
+        message = f"apply {item.reference}: {error.get('message', status)}"
+        kind = CarrierUnavailable if status >= 500 or status == 429 else CarrierRejected
+        answers.append(kind(message, code=error.get("code", str(status))))
+    return answers
+
+
+@dataclass(frozen=True)
 class CarrierProfile:
     iccid: str
     state: str  # ES2+ profile state: Released, Downloaded, Installed, ...

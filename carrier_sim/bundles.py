@@ -142,6 +142,46 @@ def bundle_apply(iccid: str) -> Response:
     return response
 
 
+MAX_BATCH = 100
+
+
+@bp.post("/bundles/apply")
+def bundles_apply() -> Response:
+    """Apply many bundles in one call, like the resellers' order endpoints: `{"items":
+    [{"iccid", <the single apply's fields>}, ...]}` (at most 100). Each item is applied
+    on its own, as the single call would, and answered in order with the status the
+    single call would give and its bundle or its error."""
+    sim = get_sim()
+    body = _json_object()
+    items = body.get("items")
+    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
+        raise BundleError(400, "invalid_request", f"items must be a list of 1 to {MAX_BATCH}",
+                          "items")
+    results = []
+    with sim.store.transaction() as conn:
+        now = sim.clock.now()
+        for item in items:
+            reference = item.get("reference") if isinstance(item, dict) else None
+            conn.execute("SAVEPOINT item")
+            try:
+                if not isinstance(item, dict):
+                    raise BundleError(400, "invalid_request", "each item must be an object")
+                iccid = _iccid(str(item.get("iccid", "")))
+                _profile(conn, iccid)
+                created, row = ledger.bundle_apply(
+                    conn, iccid=iccid, now=now, rate=sim.settings.usage_bytes_per_second,
+                    **_apply_request(item))
+                results.append({"reference": reference, "status": 201 if created else 200,
+                                "bundle": ledger.bundle_json(conn, row)})
+                conn.execute("RELEASE SAVEPOINT item")
+            except BundleError as error:
+                conn.execute("ROLLBACK TO SAVEPOINT item")
+                conn.execute("RELEASE SAVEPOINT item")
+                results.append({"reference": reference, "status": error.status, "error": {
+                    "code": error.code, "message": error.message, "field": error.field}})
+    return jsonify({"results": results})
+
+
 @bp.get("/esims/<iccid>/bundles")
 def bundle_list(iccid: str) -> Response:
     iccid = _iccid(iccid)

@@ -74,20 +74,26 @@ def bundle_apply_at_carrier(*, bundle: Bundle) -> Bundle:
 
 
 def bundles_apply_at_carrier(*, bundles: list[Bundle]) -> dict[int, carrier.CarrierError | None]:
-    """Apply each bundle at the carrier (its reference makes a repeat a no-op there),
-    then take in all the carrier's answers in one transaction. Returns, per bundle, None
-    when it was applied or the CarrierError that stopped it."""
+    """Apply the bundles at the carrier, a hundred to a call (each one's reference makes
+    a repeat a no-op there), then take in all the answers in one transaction. Returns,
+    per bundle, None when it was applied or the CarrierError that stopped it."""
     outcome: dict[int, carrier.CarrierError | None] = {}
     answers = []
-    for bundle in bundles:
+    for start in range(0, len(bundles), carrier.APPLY_BATCH):
+        chunk = bundles[start:start + carrier.APPLY_BATCH]
         try:
-            answers.append((bundle, carrier.bundle_apply(
+            results = carrier.bundles_apply(items=[carrier.BundleApply(
                 iccid=bundle.esim.iccid, reference=bundle.carrier_reference,
                 bundle_code=bundle.plan_code, kind="full", validity_days=bundle.validity_days,
-                initial_bytes=bundle.data_allowance_bytes)))
-            outcome[bundle.pk] = None
+                initial_bytes=bundle.data_allowance_bytes) for bundle in chunk])
         except carrier.CarrierError as exc:
-            outcome[bundle.pk] = exc
+            results = [exc] * len(chunk)
+        for bundle, result in zip(chunk, results, strict=True):
+            if isinstance(result, carrier.CarrierError):
+                outcome[bundle.pk] = result
+            else:
+                answers.append((bundle, result))
+                outcome[bundle.pk] = None
     if answers:
         now = timezone.now()
         with transaction.atomic():

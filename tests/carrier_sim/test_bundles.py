@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from carrier_sim.identifiers import iccid_make
+
 from .conftest import GB, START
 
 DAY = 86400
@@ -385,3 +387,42 @@ def test_a_withdrawn_profile_takes_no_bundles(carrier):
         409,
         "profile_unavailable",
     )
+
+
+# Many bundles in one call -------------------------------------------------------------
+
+def batch_item(iccid: str, reference: str, **fields) -> dict:
+    return {"iccid": iccid, "reference": reference, "bundle_code": "EU-5GB-30D",
+            "kind": "full", "validity_days": 30, "initial_quantity_bytes": 5 * GB, **fields}
+
+
+def test_a_batch_answers_each_item_as_its_single_call_would(carrier):
+    installed, other = carrier.installed(), carrier.installed()
+    carrier.apply(other, "taken")
+    unknown = iccid_make(999_999)  # a valid ICCID the carrier never issued
+    items = [batch_item(installed, "a"), batch_item(installed, "a"),
+             batch_item(unknown, "b"), batch_item(installed, "c", kind="nonsense"),
+             batch_item(installed, "taken"), batch_item(installed, "d"), "not an object"]
+
+    response = carrier.api("post", "/bundles/apply", {"items": items})
+
+    assert response.status_code == 200
+    results = response.get_json()["results"]
+    assert [r["status"] for r in results] == [201, 200, 404, 400, 409, 201, 400]
+    assert [r["reference"] for r in results] == ["a", "a", "b", "c", "taken", "d", None]
+    assert results[0]["bundle"] == results[1]["bundle"]
+    assert results[0]["bundle"]["state"] == "active" and results[5]["bundle"]["state"] == "queued"
+    assert results[2]["error"]["code"] == "unknown_iccid"
+    assert results[3]["error"]["field"] == "kind"
+    assert results[4]["error"]["code"] == "reference_conflict"
+    # The refused items changed nothing; the others are there once.
+    assert list(carrier.bundles(installed)) == ["a", "d"]
+    assert list(carrier.bundles(other)) == ["taken"]
+
+
+def test_a_batch_must_have_one_to_a_hundred_items(carrier):
+    iccid = carrier.installed()
+    for items in ([], [batch_item(iccid, f"r{n}") for n in range(101)], "x", None):
+        response = carrier.api("post", "/bundles/apply", {"items": items})
+        assert response.status_code == 400 and response.get_json()["error"]["field"] == "items"
+    assert carrier.bundles(iccid) == {}

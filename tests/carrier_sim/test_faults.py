@@ -67,3 +67,14 @@ def test_a_stopping_simulator_releases_hanging_calls_as_busy(carrier):
     assert time.perf_counter() - started < 5
     assert response.get_json()["header"]["functionExecutionStatus"]["status"] == "Failed"
     assert carrier.count("profiles") == 0
+
+
+def test_a_busy_batch_is_503_and_applies_nothing(carrier):
+    iccid = carrier.installed()
+    carrier.control("post", "/sim/config", {"failure_rate": 1.0})
+    response = carrier.api("post", "/bundles/apply", {"items": [{
+        "iccid": iccid, "reference": "r1", "bundle_code": "X", "kind": "full",
+        "validity_days": 1, "initial_quantity_bytes": 1}]})
+    assert response.status_code == 503 and response.get_json()["error"]["code"] == "busy"
+    carrier.control("post", "/sim/config", {"failure_rate": 0.0})
+    assert carrier.bundles(iccid) == {}

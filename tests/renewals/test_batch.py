@@ -15,7 +15,7 @@ from billing import tasks as billing_tasks
 from billing.gateways import GatewayRetryableError
 from billing.gateways.simulated import SimulatedGateway
 from billing.models import Order, Payment, Receipt, SimulatedCharge
-from carrier.client import CarrierRejected
+from carrier.client import CarrierRejected, CarrierUnavailable
 from carrier_sim.identifiers import iccid_make
 from esims.models import Bundle, ESim
 from notifications import services as notification_services
@@ -197,3 +197,26 @@ def test_a_batch_of_messages_sends_each_once_and_retries_only_the_failed_one(
     assert len(mail.outbox) == 3
     assert DeliveryAttempt.objects.filter(succeeded=False).count() == 1
     assert DeliveryAttempt.objects.filter(succeeded=True).count() == 3
+
+
+def test_the_carrier_busy_for_a_batch_leaves_every_order_to_try_again(
+        alice, carrier, django_capture_on_commit_callbacks):
+    esims = due_esims(alice, carrier, ["success", "success", "success"])
+    with mock.patch.object(billing_services, "_enqueue_activation"):
+        services.renewal_run_many(esim_ids=[e.pk for e in esims])
+    ids = list(renewal_orders().values_list("pk", flat=True))
+
+    carrier.configure(failure_rate=1.0)
+    outcome = billing_services.orders_activate(order_ids=ids)
+    assert all(isinstance(error, CarrierUnavailable) for error in outcome.values())
+    assert set(renewal_orders().values_list("status", flat=True)) == {Order.Status.ACTIVATING}
+
+    carrier.configure(failure_rate=0.0)
+    assert set(billing_services.orders_activate(order_ids=ids).values()) == {None}
+    assert set(renewal_orders().values_list("status", flat=True)) == {Order.Status.COMPLETED}
+    for esim in esims:  # applied once at the carrier, however many calls it took
+        order = renewal_orders().get(esim=esim)
+        at_carrier = carrier.app.test_client().get(
+            f"/api/v1/esims/{esim.iccid}/bundles", headers={"X-API-Key": carrier.api_key}
+        ).json["bundles"]
+        assert [b["reference"] for b in at_carrier] == [order.number]
