@@ -220,3 +220,24 @@ def test_the_carrier_busy_for_a_batch_leaves_every_order_to_try_again(
             f"/api/v1/esims/{esim.iccid}/bundles", headers={"X-API-Key": carrier.api_key}
         ).json["bundles"]
         assert [b["reference"] for b in at_carrier] == [order.number]
+
+
+def test_a_message_that_cannot_be_written_fails_alone(alice, carrier):
+    esims = due_esims(alice, carrier, ["success", "success"])
+    with mock.patch.object(notification_services, "_enqueue_many"):
+        services.renewal_run_many(esim_ids=[e.pk for e in esims])
+    broken, fine = Notification.objects.filter(kind="order_paid").order_by("pk")
+    context = notification_services._context
+
+    def flaky(notification):
+        if notification.pk == broken.pk:
+            raise KeyError("a bug in one message")
+        return context(notification)
+
+    with mock.patch.object(notification_services, "_context", flaky):
+        outcome = notification_services.notifications_deliver(
+            notification_ids=[broken.pk, fine.pk])
+    assert outcome[fine.pk] is None and not outcome[broken.pk].retryable
+    assert Notification.objects.get(pk=broken.pk).status == Notification.Status.FAILED
+    assert Notification.objects.get(pk=fine.pk).status == Notification.Status.SENT
+    assert len(mail.outbox) == 1
