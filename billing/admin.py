@@ -107,8 +107,8 @@ class OrderAdmin(admin.ModelAdmin):
 
 @admin.register(Payment)
 class PaymentAdmin(admin.ModelAdmin):
-    list_display = ["order", "gateway", "gateway_reference", "status", "amount_minor",
-                    "currency", "created_at"]
+    list_display = ["order", "gateway", "status", "failure_code", "amount_minor",
+                    "currency", "created_at", "refunded_at", "gateway_reference"]
     list_filter = ["status", "gateway", "failure_code"]
     search_fields = ["order__number", "gateway_reference", "order__customer__email"]
     list_select_related = ["order"]
