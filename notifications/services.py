@@ -6,6 +6,7 @@ Sending claims the row with a conditional update, so a repeated or duplicated ta
 sends nothing twice; every attempt is logged; failures are retried by the task.
 """
 
+import contextlib
 import logging
 import smtplib
 import zoneinfo
@@ -135,6 +136,10 @@ def notifications_deliver(*, notification_ids: list[int]) -> dict[int, DeliveryE
         .filter(pk__in=claimed).order_by("pk"))
     outcome: dict[int, DeliveryError | None] = {}
     connection = get_connection()
+    # One connection for the lot (send() alone opens and closes one each). If the server
+    # is down, each message meets the same trouble below and is retried on its own.
+    with contextlib.suppress(smtplib.SMTPException, OSError):
+        connection.open()
     try:
         for notification in notifications:
             try:

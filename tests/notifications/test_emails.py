@@ -101,3 +101,44 @@ def test_sweep_resends_messages_whose_task_was_lost(alice):
         assert tasks.notification_sweep() == 1  # eager in tests: sent right away
     assert Notification.objects.get().status == Notification.Status.SENT
     assert len(mail.outbox) == 1
+
+
+class FakeSMTP:
+    """Stands in for smtplib.SMTP: counts connections and messages."""
+
+    connections = 0
+    sent = 0
+    down = False
+
+    def __init__(self, *args, **kwargs):
+        if FakeSMTP.down:
+            raise ConnectionRefusedError("mail server down")
+        FakeSMTP.connections += 1
+
+    def sendmail(self, *args, **kwargs):
+        FakeSMTP.sent += 1
+
+    def quit(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_a_batch_of_messages_goes_over_one_mail_connection(alice, settings, monkeypatch):
+    from notifications.services import notifications_deliver
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    monkeypatch.setattr("django.core.mail.backends.smtp.smtplib.SMTP", FakeSMTP)
+    FakeSMTP.connections = FakeSMTP.sent = 0
+    FakeSMTP.down = True
+    ids = [Notification.objects.create(customer=alice, kind="order_paid", channel="email",
+                                       order=OrderFactory(customer=alice)).pk
+           for _ in range(3)]
+    outcome = notifications_deliver(notification_ids=ids)
+    assert all(error.retryable for error in outcome.values())  # each retried on its own
+    assert set(Notification.objects.values_list("status", flat=True)) == {"pending"}
+
+    FakeSMTP.down = False
+    assert set(notifications_deliver(notification_ids=ids).values()) == {None}
+    assert (FakeSMTP.connections, FakeSMTP.sent) == (1, 3)
