@@ -383,8 +383,14 @@ def renewal_orders_charge(*, renewals: list[RenewalCharge]) -> dict[int, Payment
     outcome: dict[int, Payment | GatewayError] = {}
     charges = {}
     for payment, r in zip(payments, fit, strict=True):
+        # Renew the claim before each call: a slow gateway must not let the batch's last
+        # payments look abandoned while it works through the first ones.
+        claimed_at = timezone.now()
+        if not Payment.objects.filter(pk=payment.pk, charge_claimed_at=now).update(
+                charge_claimed_at=claimed_at):
+            continue  # taken over by another run (this one was too slow): theirs now
         try:
-            charges[payment.pk] = _charge_claimed(payment=payment, claimed_at=now)
+            charges[payment.pk] = _charge_claimed(payment=payment, claimed_at=claimed_at)
         except GatewayError as exc:
             outcome[r.esim.pk] = exc
     recorded = _payments_record(charges=charges) if charges else {}

@@ -145,6 +145,9 @@ def notifications_deliver(*, notification_ids: list[int]) -> dict[int, DeliveryE
             try:
                 _send_email(notification, connection)
                 outcome[notification.pk] = None
+                # Marked at once: a worker dying later in the batch resends none of it.
+                Notification.objects.filter(pk=notification.pk).update(
+                    status=Notification.Status.SENT, sent_at=timezone.now())
             except DeliveryError as exc:
                 outcome[notification.pk] = exc
             except Exception as exc:  # a bug in one message must not resend the others
@@ -157,9 +160,6 @@ def notifications_deliver(*, notification_ids: list[int]) -> dict[int, DeliveryE
         DeliveryAttempt(notification_id=pk, succeeded=error is None,
                         error="" if error is None else str(error)[:500])
         for pk, error in outcome.items()])
-    sent = [pk for pk, error in outcome.items() if error is None]
-    Notification.objects.filter(pk__in=sent).update(status=Notification.Status.SENT,
-                                                    sent_at=timezone.now())
     for retryable in (True, False):
         status = Notification.Status.PENDING if retryable else Notification.Status.FAILED
         Notification.objects.filter(pk__in=[

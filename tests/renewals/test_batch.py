@@ -241,3 +241,24 @@ def test_a_message_that_cannot_be_written_fails_alone(alice, carrier):
     assert Notification.objects.get(pk=broken.pk).status == Notification.Status.FAILED
     assert Notification.objects.get(pk=fine.pk).status == Notification.Status.SENT
     assert len(mail.outbox) == 1
+
+
+def test_a_payment_another_run_took_over_is_not_charged_by_the_batch(
+        alice, carrier, django_capture_on_commit_callbacks):
+    first, second = due_esims(alice, carrier, ["success", "success"])
+    charge = billing_services._charge_claimed
+    called = []
+
+    def slow_then_taken_over(*, payment, claimed_at):
+        called.append(payment.order.esim_id)
+        if payment.order.esim_id == first.pk:  # meanwhile another run takes the second
+            Payment.objects.filter(order__esim=second).update(
+                charge_claimed_at=timezone.now() + timedelta(seconds=1))
+        return charge(payment=payment, claimed_at=claimed_at)
+
+    with mock.patch.object(billing_services, "_charge_claimed", slow_then_taken_over), \
+            django_capture_on_commit_callbacks(execute=True):
+        outcome = services.renewal_run_many(esim_ids=[first.pk, second.pk])
+    assert called == [first.pk]  # the second payment was left to the run that holds it
+    assert outcome == {first.pk: "paid", second.pk: "busy"}
+    assert off_session_charges() == 1
