@@ -382,13 +382,19 @@ def renewal_orders_charge(*, renewals: list[RenewalCharge]) -> dict[int, Payment
         return {}  # a cycle was ordered meanwhile: every one goes the careful way
     outcome: dict[int, Payment | GatewayError] = {}
     charges = {}
-    for payment, r in zip(payments, fit, strict=True):
-        # Renew the claim before each call: a slow gateway must not let the batch's last
-        # payments look abandoned while it works through the first ones.
-        claimed_at = timezone.now()
-        if not Payment.objects.filter(pk=payment.pk, charge_claimed_at=now).update(
-                charge_claimed_at=claimed_at):
-            continue  # taken over by another run (this one was too slow): theirs now
+    claimed_at, ours = now, {payment.pk for payment in payments}
+    for index, (payment, r) in enumerate(zip(payments, fit, strict=True)):
+        if timezone.now() - claimed_at > CHARGE_CLAIM_TIMEOUT / 5:
+            # A slow gateway: renew the claims of the payments still to call, so they do
+            # not look abandoned; any another run has taken over meanwhile is theirs now.
+            previous, claimed_at = claimed_at, timezone.now()
+            waiting = [p.pk for p in payments[index:]]
+            Payment.objects.filter(pk__in=waiting, charge_claimed_at=previous).update(
+                charge_claimed_at=claimed_at)
+            ours = set(Payment.objects.filter(pk__in=waiting, charge_claimed_at=claimed_at)
+                       .values_list("pk", flat=True))
+        if payment.pk not in ours:
+            continue
         try:
             charges[payment.pk] = _charge_claimed(payment=payment, claimed_at=claimed_at)
         except GatewayError as exc:

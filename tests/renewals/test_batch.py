@@ -243,22 +243,28 @@ def test_a_message_that_cannot_be_written_fails_alone(alice, carrier):
     assert len(mail.outbox) == 1
 
 
-def test_a_payment_another_run_took_over_is_not_charged_by_the_batch(
+def test_a_slow_gateway_renews_the_batch_claims_and_leaves_what_was_taken_over(
         alice, carrier, django_capture_on_commit_callbacks):
-    first, second = due_esims(alice, carrier, ["success", "success"])
+    first, second, third = due_esims(alice, carrier, ["success", "success", "success"])
     charge = billing_services._charge_claimed
     called = []
+    with time_machine.travel(timezone.now(), tick=False) as clock:
 
-    def slow_then_taken_over(*, payment, claimed_at):
-        called.append(payment.order.esim_id)
-        if payment.order.esim_id == first.pk:  # meanwhile another run takes the second
-            Payment.objects.filter(order__esim=second).update(
-                charge_claimed_at=timezone.now() + timedelta(seconds=1))
-        return charge(payment=payment, claimed_at=claimed_at)
+        def slow(*, payment, claimed_at):
+            called.append(payment.order.esim_id)
+            if payment.order.esim_id == first.pk:
+                # The gateway takes 6 minutes; meanwhile another run, seeing the second
+                # payment's claim expired, takes it over.
+                clock.shift(timedelta(minutes=6))
+                Payment.objects.filter(order__esim=second).update(
+                    charge_claimed_at=timezone.now() - timedelta(seconds=1))
+            return charge(payment=payment, claimed_at=claimed_at)
 
-    with mock.patch.object(billing_services, "_charge_claimed", slow_then_taken_over), \
-            django_capture_on_commit_callbacks(execute=True):
-        outcome = services.renewal_run_many(esim_ids=[first.pk, second.pk])
-    assert called == [first.pk]  # the second payment was left to the run that holds it
-    assert outcome == {first.pk: "paid", second.pk: "busy"}
-    assert off_session_charges() == 1
+        with mock.patch.object(billing_services, "_charge_claimed", slow), \
+                django_capture_on_commit_callbacks(execute=True):
+            outcome = services.renewal_run_many(esim_ids=[first.pk, second.pk, third.pk])
+    # The third payment's claim was renewed and it was charged; the second was left to
+    # the run that holds it.
+    assert called == [first.pk, third.pk]
+    assert outcome == {first.pk: "paid", second.pk: "busy", third.pk: "paid"}
+    assert off_session_charges() == 2
