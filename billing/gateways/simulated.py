@@ -79,10 +79,12 @@ class SimulatedGateway:
         """Like Stripe: the payment's idempotency key makes a repeated call return the
         charge the first call made."""
         key = payment.idempotency_key
-        existing = SimulatedCharge.objects.filter(idempotency_key=key).first()
-        if existing is not None:
+        card = SimulatedCard.objects.filter(reference=card_reference, saved=True).first()
+        if card is None:  # removed since: a repeat still gets its charge, a new call fails
+            existing = SimulatedCharge.objects.filter(idempotency_key=key).first()
+            if existing is None:
+                raise GatewayError(f"the card {card_reference} is not saved")
             return _as_charge(existing)
-        card = SimulatedCard.objects.get(reference=card_reference, saved=True)
         behaviour = card.behaviour
         status, decline = SimulatedCharge.Status.SUCCEEDED, ""
         if behaviour == SimulatedCard.Behaviour.AUTHENTICATE:
@@ -97,7 +99,7 @@ class SimulatedGateway:
                     description=description[:200], status=status, decline_code=decline,
                     return_url=reverse("billing:payment_return",
                                        args=[payment.order.number, payment.pk]))
-        except IntegrityError:  # the same key at the same moment: that call's charge
+        except IntegrityError:  # the key was used before: that call's charge, unchanged
             charge = SimulatedCharge.objects.get(idempotency_key=key)
         return _as_charge(charge)
 

@@ -268,3 +268,24 @@ def test_a_slow_gateway_renews_the_batch_claims_and_leaves_what_was_taken_over(
     assert called == [first.pk, third.pk]
     assert outcome == {first.pk: "paid", second.pk: "busy", third.pk: "paid"}
     assert off_session_charges() == 2
+
+
+def test_the_simulated_bank_answers_a_repeated_key_with_its_charge_even_after_removal(
+        alice, carrier, django_capture_on_commit_callbacks):
+    from billing.gateways import GatewayError
+    from billing.models import SimulatedCard
+
+    paid, never_charged = due_esims(alice, carrier, ["success", "success"])
+    with django_capture_on_commit_callbacks(execute=True):
+        services.renewal_run_many(esim_ids=[paid.pk])
+    payment = Payment.objects.get(order__esim=paid)
+    SimulatedCard.objects.update(saved=False)  # both cards removed at the bank
+    gateway = SimulatedGateway()
+    again = gateway.charge_off_session(payment=payment, card_reference=payment.payment_method
+                                       .reference, description="again")
+    assert again.reference == payment.gateway_reference and again.status == "succeeded"
+    fresh = Payment(pk=10**6, order=payment.order, amount_minor=1, currency="USD")
+    with pytest.raises(GatewayError):
+        gateway.charge_off_session(payment=fresh, description="new",
+                                   card_reference=never_charged.renewal_payment_method.reference)
+    assert off_session_charges() == 1
