@@ -87,6 +87,8 @@ def _enqueue(notification_id: int) -> None:
 
 # Messages handed to one task: one database round for the lot, one mail connection.
 SEND_BATCH = 100
+# Sent messages are marked this many at a time (each mark is a commit).
+MARK_SENT_EVERY = 10
 
 
 def _enqueue_many(notification_ids: list[int]) -> None:
@@ -140,14 +142,22 @@ def notifications_deliver(*, notification_ids: list[int]) -> dict[int, DeliveryE
     # is down, each message meets the same trouble below and is retried on its own.
     with contextlib.suppress(smtplib.SMTPException, OSError):
         connection.open()
+    unmarked: list[int] = []
+
+    def mark_sent():
+        Notification.objects.filter(pk__in=unmarked).update(
+            status=Notification.Status.SENT, sent_at=timezone.now())
+        unmarked.clear()
+
     try:
         for notification in notifications:
             try:
                 _send_email(notification, connection)
                 outcome[notification.pk] = None
-                # Marked at once: a worker dying later in the batch resends none of it.
-                Notification.objects.filter(pk=notification.pk).update(
-                    status=Notification.Status.SENT, sent_at=timezone.now())
+                unmarked.append(notification.pk)
+                # Marked a few at a time: a worker dying mid-batch resends at most these.
+                if len(unmarked) >= MARK_SENT_EVERY:
+                    mark_sent()
             except DeliveryError as exc:
                 outcome[notification.pk] = exc
             except Exception as exc:  # a bug in one message must not resend the others
@@ -156,6 +166,7 @@ def notifications_deliver(*, notification_ids: list[int]) -> dict[int, DeliveryE
                                                          retryable=False)
     finally:
         connection.close()
+        mark_sent()
     DeliveryAttempt.objects.bulk_create([
         DeliveryAttempt(notification_id=pk, succeeded=error is None,
                         error="" if error is None else str(error)[:500])
