@@ -145,7 +145,7 @@ def fill_to(total: int) -> None:
         cursor.execute("CHECKPOINT")
 
 
-def time_sweep(repeats: int = 5) -> float:
+def time_sweep(repeats: int = 9) -> float:
     """Milliseconds to claim every due eSIM (the sweep's claim, rolled back each time)."""
     from django.db import transaction
 
