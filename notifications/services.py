@@ -39,13 +39,12 @@ class DeliveryError(Exception):
         self.retryable = retryable
 
 
-def notification_request(*, kind: str, order=None, ticket_message=None, bundle=None,
+def notification_request(*, kind: str, ticket_message=None, bundle=None,
                          payment=None) -> Notification | None:
-    """Record that the customer must be told about this order, support reply, bundle (an
-    auto-renewal coming or stopped) or payment attempt, once."""
-    if order is not None:
-        customer = order.customer
-    elif ticket_message is not None:
+    """Record that the customer must be told about this support reply, bundle (an
+    auto-renewal coming or stopped) or payment attempt, once. Messages about orders are
+    requested with `notifications_request_for_orders`."""
+    if ticket_message is not None:
         customer = ticket_message.ticket.customer
     elif bundle is not None:
         customer = bundle.esim.owner
@@ -55,9 +54,9 @@ def notification_request(*, kind: str, order=None, ticket_message=None, bundle=N
         with transaction.atomic():
             notification = Notification.objects.create(
                 customer=customer, kind=kind, channel=Notification.Channel.EMAIL,
-                order=order, ticket_message=ticket_message, bundle=bundle, payment=payment)
+                ticket_message=ticket_message, bundle=bundle, payment=payment)
     except IntegrityError:
-        return None  # already requested for this order
+        return None  # already requested for this reply, bundle or payment
     notification_id = notification.pk
     transaction.on_commit(lambda: _enqueue(notification_id))
     return notification
