@@ -4,11 +4,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from billing import services as billing_services
-from esims.models import ESim
-from esims.services import esim_sync_from_carrier
 from tests import services
-from tests.factories import PlanFactory, UserFactory, paid_new_esim_order
+from tests.factories import PlanFactory, UserFactory
+from tests.journeys import install_esim
 
 
 def pytest_report_header(config):
@@ -100,14 +98,5 @@ def plans():
 
 @pytest.fixture
 def installed_esim(carrier, alice, plans):
-    """An eSIM bought with the week plan, installed, its bundle running at the carrier.
-    The simulated phone uses no data, so plans end by time, not by depletion."""
-    carrier.configure(usage_bytes_per_second=0)
-    order = paid_new_esim_order(alice, plan=plans["week"])
-    billing_services.order_activate(order_id=order.pk)
-    esim = ESim.objects.get(pk=order.esim_id)
-    carrier.download(esim.iccid)
-    esim_sync_from_carrier(esim_id=esim.pk)
-    esim.refresh_from_db()
-    assert esim.state == ESim.State.INSTALLED
-    return esim
+    """Alice's eSIM bought with the week plan, installed (`install_esim`)."""
+    return install_esim(carrier, alice, plans["week"])

@@ -10,11 +10,9 @@ from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.select import Select
 from selenium.webdriver.support.ui import WebDriverWait
 
-from billing import services as billing_services
 from billing.models import PaymentMethod
 from esims.models import ESim
-from esims.services import esim_sync_from_carrier
-from tests.factories import paid_new_esim_order
+from tests.journeys import install_esim
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -22,16 +20,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 @pytest.fixture
 def installed_live(carrier_live, alice, plans):
     """Alice's eSIM bought with the week plan and installed, at the simulator that calls
-    the live server back (the `installed_esim` fixture's steps, on `carrier_live`)."""
-    carrier_live.configure(usage_bytes_per_second=0)
-    order = paid_new_esim_order(alice, plan=plans["week"])
-    billing_services.order_activate(order_id=order.pk)
-    esim = ESim.objects.get(pk=order.esim_id)
-    carrier_live.download(esim.iccid)
-    esim_sync_from_carrier(esim_id=esim.pk)
-    esim.refresh_from_db()
-    assert esim.state == ESim.State.INSTALLED
-    return esim
+    the live server back."""
+    return install_esim(carrier_live, alice, plans["week"])
 
 
 def sign_in(browser, live_server, email, password="correct horse battery"):
