@@ -3,13 +3,19 @@
 The dashboard is the page customers come back to most, so its steady state is one
 narrow query and one lookup in the process's memory. The query fetches exactly the
 facts each eSIM card shows; a card's cache key is a digest of those facts (with days
-left, language and time zone), and the page's key a digest of its cards' keys and its
-path. A cached card or page can therefore never be stale: anything it shows that
-changes makes a new key, so a copy in each process's memory is always right.
+left, language and time zone), and the page's key a digest of its cards' keys, the
+customer viewing it, language, time zone and path. A cached card or page can therefore
+never be stale, nor shown to anyone else: anything it shows that changes makes a new key,
+so a copy in each process's memory is always right.
+
+Nothing a visitor can vary at will is in a key, so nothing they send fills the cache: the
+page reads no query parameter, and is rendered as if asked for without one. A parameter
+it comes to read must be checked against its allowed values and put in the page's key.
+No price is shown, so the currency is not in it either.
 
 Pages are rendered with a placeholder where the CSRF token goes (it differs per session)
-and the real token is put in on the way out; a page with a flash message to show is
-rendered afresh.
+and the real token is put in on the way out. A page with a flash message to show is
+rendered afresh and never stored, so a message is shown once, and only to its reader.
 """
 
 import hashlib
@@ -106,17 +112,33 @@ def _cards_html(*, owner, keys: list[tuple[int, str]]) -> str:
     return "".join(cached[key] for _pk, key in keys if key in cached)
 
 
-def dashboard_response(request, render_page: Callable[[str], str]) -> HttpResponse:
-    """The signed-in customer's dashboard. `render_page(cards_html)` renders the page
-    around the cards; it runs only when this exact page is not cached yet."""
+class PageRequest:
+    """The request as the page's templates see it: its path, and no query string (the
+    frame's language switch sends the visitor back to `get_full_path()`), so that the page
+    shows nothing its key does not cover."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def get_full_path(self) -> str:
+        return self.path
+
+
+def dashboard_response(request, render_page: Callable[[str, PageRequest], str]) -> HttpResponse:
+    """The signed-in customer's dashboard. `render_page(cards_html, page_request)` renders
+    the page around the cards, for the customer signed in, with `page_request` standing
+    for the request in its templates; it runs only when this exact page is not cached."""
     keys = _card_facts(owner=request.user)
     cache = caches["cards"]
-    page_key = "esim-page:1:" + _digest((request.get_full_path(), translation.get_language(),
+    # The frame may show who is signed in (and a customer's cards may be identical to
+    # another's, or absent): the viewer is part of what the page shows.
+    viewer = (request.user.pk, request.user.email)
+    page_key = "esim-page:2:" + _digest((viewer, request.path, translation.get_language(),
                                          timezone.get_current_timezone_name(), keys))
     has_flash = len(messages.get_messages(request)) > 0
     page = None if has_flash else cache.get(page_key)
     if page is None:
-        page = render_page(_cards_html(owner=request.user, keys=keys))
+        page = render_page(_cards_html(owner=request.user, keys=keys), PageRequest(request.path))
         if not has_flash:
             cache.set(page_key, page)
     return HttpResponse(page.replace(CSRF_PLACEHOLDER, get_token(request)))

@@ -7,17 +7,17 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from . import selectors, services
-from .dashboard import CSRF_PLACEHOLDER, dashboard_response
+from .dashboard import CSRF_PLACEHOLDER, PageRequest, dashboard_response
 from .forms import RenameForm
 from .qr import qr_svg
 
 
 @login_required
 def dashboard(request):
-    def render_page(cards_html: str) -> str:
+    def render_page(cards_html: str, page_request: PageRequest) -> str:
         return render_to_string("esims/dashboard.html", {
             "cards": mark_safe(cards_html),  # noqa: S308 (rendered by our own templates)
-            "csrf_token": CSRF_PLACEHOLDER}, request)
+            "csrf_token": CSRF_PLACEHOLDER, "request": page_request}, request)
 
     return dashboard_response(request, render_page)
 
