@@ -4,10 +4,15 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from billing.stripe_views import stripe_webhook
+from portal.admin import staff_login
 
 
 def healthz(request):
     return HttpResponse("ok", content_type="text/plain")
+
+
+# Staff sign in through allauth (second factor, rate limits), never the admin's own form.
+admin.site.login = staff_login
 
 
 urlpatterns = [
