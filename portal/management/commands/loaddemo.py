@@ -26,7 +26,8 @@ class Command(BaseCommand):
         self._user(STAFF_EMAIL, STAFF_PASSWORD, staff=True)
         self.stdout.write(f"Loaded {len(demo.PLANS)} plans and {len(demo.TOPUPS)} top-ups; "
                           f"demo customer {DEMO_EMAIL} / "
-                          f"{DEMO_PASSWORD}; support {STAFF_EMAIL} / {STAFF_PASSWORD}.")
+                          f"{DEMO_PASSWORD}; support {STAFF_EMAIL} / {STAFF_PASSWORD} "
+                          "(signs in at /accounts/login/, then the admin at /staff/).")
 
     def _plan(self, sort_order, code, names, scope, countries, coverage, days, kind, mb,
               voice, sms, prices, *, is_topup=False):
@@ -56,6 +57,7 @@ class Command(BaseCommand):
         if user is None:
             user = get_user_model().objects.create_user(email=email, password=password,
                                                         is_staff=staff, is_superuser=staff)
+        # Both sign in through allauth (staff too), which wants a confirmed address.
         EmailAddress.objects.update_or_create(user=user, email=email,
                                               defaults={"verified": True, "primary": True})
         return user
