@@ -25,9 +25,12 @@ RUN pip install --require-hashes --no-deps -r requirements.lock
 COPY . .
 
 # Static files are collected into the image (served by WhiteNoise). Production settings
-# refuse to load without a SECRET_KEY, so this one step gets a throwaway key that lives
-# only in this RUN; the real one comes from the environment at run time.
-RUN SECRET_KEY=build-only-collectstatic-key-not-used-at-run-time-0123456789 \
+# refuse to load without their secrets, so this one step gets random throwaway ones that
+# live only in this RUN (a fixed one would be published with the source, and refused);
+# the real ones come from the environment at run time.
+RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+    CARRIER_API_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+    CARRIER_CALLBACK_SECRET="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
         python manage.py collectstatic --noinput \
     && mkdir -p /app/var/broker /data/carrier \
     && chown portal:portal /app/var /data/carrier \

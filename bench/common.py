@@ -29,7 +29,9 @@ def bench_environment(name: str):
     and Redis when it runs; the database is dropped afterwards."""
     var_dir = tempfile.mkdtemp(prefix=f"bench-{name}-")
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="bench.settings", PORTAL_VAR_DIR=var_dir,
-               SECRET_KEY=secrets.token_urlsafe(60), ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
+               SECRET_KEY=secrets.token_urlsafe(60), CARRIER_API_KEY=secrets.token_urlsafe(40),
+               CARRIER_CALLBACK_SECRET=secrets.token_urlsafe(40),
+               ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
                PYTHONPATH=str(ROOT), LOG_LEVEL="WARNING")
     dbname = None
     if tcp_reachable("127.0.0.1", 5432):

@@ -15,7 +15,22 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(env_str("PORTAL_VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-SECRET_KEY = env_str("SECRET_KEY", "dev-only-insecure-key-change-me")
+# Secret values this repository publishes: the first of each is the embedded default
+# that development runs on; the rest were once handed out (.env.example's placeholder,
+# the Dockerfile's build-time key) and may have been copied. Anyone can read them, so
+# production settings refuse every one, and anything shorter than its minimum length.
+PUBLISHED_SECRETS = {
+    "SECRET_KEY": (
+        "dev-only-insecure-key-change-me",
+        "replace-me-insecure-example-key-0123456789-abcdefghijklmnopqrstuvwxyz",
+        "build-only-collectstatic-key-not-used-at-run-time-0123456789",
+    ),
+    "CARRIER_API_KEY": ("dev-carrier-key",),
+    "CARRIER_CALLBACK_SECRET": ("dev-callback-secret",),
+}
+SECRET_MIN_LENGTH = {"SECRET_KEY": 50, "CARRIER_API_KEY": 32, "CARRIER_CALLBACK_SECRET": 32}
+
+SECRET_KEY = env_str("SECRET_KEY", PUBLISHED_SECRETS["SECRET_KEY"][0])
 DEBUG = env_bool("DEBUG", False)
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -234,8 +249,9 @@ CELERY_BEAT_SCHEDULE = {
 
 # The carrier: ES2+ for profiles, a reseller-style API for bundles; see carrier/client.py.
 CARRIER_URL = env_str("CARRIER_URL", "http://127.0.0.1:8100").rstrip("/")
-CARRIER_API_KEY = env_str("CARRIER_API_KEY", "dev-carrier-key")
-CARRIER_CALLBACK_SECRET = env_str("CARRIER_CALLBACK_SECRET", "dev-callback-secret")
+CARRIER_API_KEY = env_str("CARRIER_API_KEY", PUBLISHED_SECRETS["CARRIER_API_KEY"][0])
+CARRIER_CALLBACK_SECRET = env_str("CARRIER_CALLBACK_SECRET",
+                                  PUBLISHED_SECRETS["CARRIER_CALLBACK_SECRET"][0])
 CARRIER_REQUESTER_ID = env_str("CARRIER_REQUESTER_ID", "esim-portal")
 CARRIER_TIMEOUT_SECONDS = env_float("CARRIER_TIMEOUT_SECONDS", 10.0, minimum=0.1)
 # Ask the carrier about an eSIM not heard of for this long (callbacks can be lost).

@@ -1,13 +1,30 @@
 """Settings for a real deployment: secrets are mandatory and every cookie is secure."""
 
+import os
+
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import SECRET_KEY
+from .base import PUBLISHED_SECRETS, SECRET_MIN_LENGTH
 from .env import env_bool, env_int
 
-if SECRET_KEY.startswith("dev-only") or len(SECRET_KEY) < 50:
-    raise ImproperlyConfigured("Set SECRET_KEY to a random string of at least 50 characters.")
+
+def _secret_problem(name: str) -> str | None:
+    value = os.environ.get(name, "")
+    if not value:
+        return f"{name} is not set"
+    if value in PUBLISHED_SECRETS[name]:
+        # One forged carrier callback signed with a published secret charged a saved card.
+        return f"{name} is a value published with the portal's source"
+    if len(value) < SECRET_MIN_LENGTH[name]:
+        return f"{name} is shorter than {SECRET_MIN_LENGTH[name]} characters"
+    return None
+
+
+if _problems := [p for p in map(_secret_problem, SECRET_MIN_LENGTH) if p]:
+    raise ImproperlyConfigured(
+        "; ".join(_problems) + ". Set each to its own random value, e.g. the output of: "
+        'python3 -c "import secrets; print(secrets.token_urlsafe(50))"')
 
 DEBUG = False
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

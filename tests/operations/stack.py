@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import shlex
 import signal
 import socket
@@ -40,6 +41,12 @@ PORTAL_SERVICES = ("migrate", "web", "worker", "beat", "carrier")
 # Third-party images: checked for shape only.
 IMAGE_SERVICES = ("proxy", "db", "redis", "mailpit")
 LONG_RUNNING = ("web", "worker", "beat", "carrier", "proxy", "db", "redis", "mailpit")
+
+
+# The secrets .env.example leaves empty and compose and the production settings require.
+REQUIRED_SECRETS = ("SECRET_KEY", "CARRIER_API_KEY", "CARRIER_CALLBACK_SECRET")
+# What an operator puts there: random values of their own, one set for the whole run.
+OPERATOR_SECRETS = {name: secrets.token_urlsafe(50) for name in REQUIRED_SECRETS}
 
 
 # --- .env files and Compose interpolation -----------------------------------------------
@@ -107,9 +114,15 @@ def load_compose_raw() -> dict:
     return yaml.safe_load(COMPOSE_FILE.read_text())
 
 
-def load_compose() -> dict:
-    """The compose file as `docker compose` sees it with .env copied from .env.example."""
-    variables = read_dotenv(ENV_EXAMPLE)
+def operator_dotenv() -> dict[str, str]:
+    """.env as an operator makes it: .env.example with the required secrets filled in."""
+    return read_dotenv(ENV_EXAMPLE) | OPERATOR_SECRETS
+
+
+def load_compose(variables: dict[str, str] | None = None) -> dict:
+    """The compose file as `docker compose` sees it with .env holding `variables`
+    (default: the operator's .env, `operator_dotenv()`)."""
+    variables = operator_dotenv() if variables is None else variables
     return _map_strings(load_compose_raw(), lambda text: interpolate(text, variables))
 
 
@@ -120,14 +133,14 @@ def compose_variables() -> set[str]:
 
 
 def service_env(compose: dict, name: str, dockerfile: Dockerfile) -> dict[str, str]:
-    """A container's environment: image ENV, then env_file (.env = .env.example), then
-    the service's own environment, as Docker layers them."""
+    """A container's environment: image ENV, then env_file (.env: `operator_dotenv()`),
+    then the service's own environment, as Docker layers them."""
     service = compose["services"][name]
     env = dict(dockerfile.env) if name in PORTAL_SERVICES else {}
     env_files = service.get("env_file", [])
     for entry in [env_files] if isinstance(env_files, str | dict) else env_files:
         path = entry["path"] if isinstance(entry, dict) else entry
-        env.update(read_dotenv(ENV_EXAMPLE if path == ".env" else ROOT / path))
+        env.update(operator_dotenv() if path == ".env" else read_dotenv(ROOT / path))
     environment = service.get("environment", {})
     if isinstance(environment, list):
         environment = dict(item.split("=", 1) for item in environment)

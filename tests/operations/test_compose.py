@@ -38,7 +38,9 @@ from .stack import (
     ENV_EXAMPLE,
     IMAGE_SERVICES,
     LONG_RUNNING,
+    OPERATOR_SECRETS,
     PORTAL_SERVICES,
+    REQUIRED_SECRETS,
     ROOT,
     VENV_BIN,
     Dockerfile,
@@ -50,6 +52,7 @@ from .stack import (
     interpolate,
     load_compose,
     load_compose_raw,
+    operator_dotenv,
     read_dotenv,
     service_env,
     wait_until,
@@ -90,6 +93,31 @@ def test_compose_interpolation_has_every_variable_from_env_example():
     missing = {name for name in compose_variables() if name not in variables}
     assert not missing, f"docker-compose.yml interpolates {missing}, absent from .env.example"
     assert interpolate("${A:-x} ${B-y} $${C} $A", {"A": "1"}) == "1 y ${C} 1"
+
+
+def test_compose_stops_until_every_secret_is_set():
+    """`cp .env.example .env && docker compose up` stops before any container starts."""
+    with pytest.raises(ValueError, match=r"\$\{(SECRET_KEY|CARRIER_\w+)\} is required"):
+        load_compose(read_dotenv(ENV_EXAMPLE))
+    for name in REQUIRED_SECRETS:
+        with pytest.raises(ValueError, match=rf"\$\{{{name}\}} is required"):
+            load_compose(operator_dotenv() | {name: ""})
+
+
+def test_the_secrets_reach_every_service_that_needs_them(compose, dockerfile):
+    for name in ("migrate", "web", "worker", "beat"):
+        env = service_env(compose, name, dockerfile)
+        for secret in REQUIRED_SECRETS:
+            assert env[secret] == OPERATOR_SECRETS[secret], f"{name}: {secret}"
+    # The simulator checks the portal's API key and signs callbacks the portal verifies.
+    carrier_env = service_env(compose, "carrier", dockerfile)
+    for secret in ("CARRIER_API_KEY", "CARRIER_CALLBACK_SECRET"):
+        assert carrier_env[secret] == OPERATOR_SECRETS[secret], secret
+    from carrier_sim.config import Settings
+
+    simulator = Settings.from_env(carrier_env)
+    assert simulator.api_key == OPERATOR_SECRETS["CARRIER_API_KEY"]
+    assert simulator.callback_secret == OPERATOR_SECRETS["CARRIER_CALLBACK_SECRET"]
 
 
 def test_every_long_running_service_has_a_health_check(compose):
@@ -302,9 +330,19 @@ def test_env_example_documents_every_setting_read():
     assert not documented - known, f"read by nothing: {sorted(documented - known)}"
 
 
-def test_env_example_values_satisfy_production_settings():
+def test_env_example_publishes_no_secret():
+    """Its secrets are left for the operator to make, with the line that makes one."""
+    from portal.settings.base import PUBLISHED_SECRETS
+
     env = read_dotenv(ENV_EXAMPLE)
-    assert len(env["SECRET_KEY"]) >= 50 and not env["SECRET_KEY"].startswith("dev-only")
+    assert set(PUBLISHED_SECRETS) == set(REQUIRED_SECRETS)
+    published = {value for values in PUBLISHED_SECRETS.values() for value in values}
+    assert not published & set(env.values()), "a published secret is still in .env.example"
+    lines = ENV_EXAMPLE.read_text().splitlines()
+    recipe = '#   python3 -c "import secrets; print(secrets.token_urlsafe(50))"'
+    for name in REQUIRED_SECRETS:
+        assert env[name] == "", f"{name} must be left for the operator to set"
+        assert lines[lines.index(f"{name}=") - 1] == recipe, f"{name}: say how to make one"
     text = ENV_EXAMPLE.read_text()
     assert not re.search(r"^[A-Z_]+=.*[ \t]#", text, re.M), "inline comments end up in values"
 
@@ -327,9 +365,16 @@ def test_docker_compose_config_accepts_the_file(tmp_path):
     shutil.copy(ENV_EXAMPLE, tmp_path / ".env")
     shutil.copytree(ROOT / "docker", tmp_path / "docker")
     shutil.copy(ROOT / "Dockerfile", tmp_path / "Dockerfile")
-    result = subprocess.run([*cli, "--project-directory", str(tmp_path), "-f",
-                             str(tmp_path / "docker-compose.yml"), "config"],
-                            capture_output=True, text=True, timeout=60)
+    argv = [*cli, "--project-directory", str(tmp_path), "-f",
+            str(tmp_path / "docker-compose.yml"), "config"]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0, ".env.example as copied must not start"
+    assert any(name in result.stderr for name in REQUIRED_SECRETS), result.stderr
+    filled = ENV_EXAMPLE.read_text()
+    for name, value in OPERATOR_SECRETS.items():
+        filled = filled.replace(f"\n{name}=\n", f"\n{name}={value}\n")
+    (tmp_path / ".env").write_text(filled)
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, f"{shlex.join(cli)} config: {result.stderr}"
     config = yaml.safe_load(result.stdout)
     assert set(config["services"]) == set(PORTAL_SERVICES) | set(IMAGE_SERVICES)
@@ -390,7 +435,7 @@ def local(tmp_path_factory, throwaway_database, spare_redis):
 
 @pytest.fixture(scope="module")
 def collectstatic(local, dockerfile):
-    """The Dockerfile's own collectstatic step, with its throwaway SECRET_KEY."""
+    """The Dockerfile's own collectstatic step, with its throwaway random secrets."""
     (run,) = [r for r in dockerfile.all("RUN") if "collectstatic" in r]
     (step,) = [part.strip() for part in run.split("&&") if "collectstatic" in part]
     env = local.env(dict(dockerfile.env))
