@@ -5,6 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 CARRIER_PORT ?= 8100
+# manage.py and Celery default to production settings (portal/settings/__init__.py), so
+# every development command here names its settings. By hand:
+#   DJANGO_SETTINGS_MODULE=portal.settings.dev .venv/bin/python manage.py <command>
+DEV := DJANGO_SETTINGS_MODULE=portal.settings.dev
+# Production settings refuse published or missing secrets: `check` makes random ones.
+RANDOM_SECRET := python3 -c 'import secrets; print(secrets.token_urlsafe(50))'
 
 .PHONY: run test install lint check messages clean bench
 
@@ -21,8 +27,8 @@ $(VENV)/.installed: requirements-dev.lock | $(BIN)/python
 install: $(VENV)/.installed
 
 run: install
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py loaddemo
+	$(DEV) $(BIN)/python manage.py migrate --noinput
+	$(DEV) $(BIN)/python manage.py loaddemo
 	@echo
 	@echo "  eSIM Portal is starting on http://127.0.0.1:$(PORT)/"
 	@echo "  Demo customer: demo@example.com / demo-esim-2026"
@@ -30,7 +36,7 @@ run: install
 	@echo "  Emails (sign-up confirmation, password reset) are printed below by the web process."
 	@echo "  Carrier simulator: http://127.0.0.1:$(CARRIER_PORT)/sim/health   Stop everything with Ctrl-C."
 	@echo
-	WEB_PORT=$(PORT) CARRIER_PORT=$(CARRIER_PORT) CARRIER_URL=http://127.0.0.1:$(CARRIER_PORT) \
+	$(DEV) WEB_PORT=$(PORT) CARRIER_PORT=$(CARRIER_PORT) CARRIER_URL=http://127.0.0.1:$(CARRIER_PORT) \
 		$(BIN)/honcho start -f Procfile.dev
 
 test: install
@@ -38,18 +44,19 @@ test: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/python manage.py makemigrations --check --dry-run
+	$(DEV) $(BIN)/python manage.py makemigrations --check --dry-run
 
 check: lint
-	DJANGO_SETTINGS_MODULE=portal.settings.production SECRET_KEY=$$(python3 -c 'import secrets;print(secrets.token_urlsafe(60))') \
+	DJANGO_SETTINGS_MODULE=portal.settings.production SECRET_KEY=$$($(RANDOM_SECRET)) \
+		CARRIER_API_KEY=$$($(RANDOM_SECRET)) CARRIER_CALLBACK_SECRET=$$($(RANDOM_SECRET)) \
 		$(BIN)/python manage.py check --deploy --fail-level WARNING
 
 # Extract and compile translations (needs GNU gettext); the compiled files are committed
 # so that a fresh machine needs no gettext to run the portal.
 messages: install
-	$(BIN)/python manage.py makemessages -l zh_Hans --no-obsolete --ignore=.venv --ignore=var \
+	$(DEV) $(BIN)/python manage.py makemessages -l zh_Hans --no-obsolete --ignore=.venv --ignore=var \
 		--ignore=carrier_sim --ignore=tests --ignore=bench
-	$(BIN)/python manage.py compilemessages -l zh_Hans --ignore=.venv
+	$(DEV) $(BIN)/python manage.py compilemessages -l zh_Hans --ignore=.venv
 
 bench: install
 	$(BIN)/python bench/pages.py
