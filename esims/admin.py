@@ -1,7 +1,12 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from billing.models import Order
+from renewals.services import auto_renew_switch_off
 
 from .models import Bundle, ESim
 
@@ -51,6 +56,10 @@ class OrderInline(admin.TabularInline):
         return getattr(getattr(receipt, "credit_note", None), "number", "-")
 
 
+class AutoRenewOffForm(forms.Form):
+    reason = forms.CharField(label=_("Reason (recorded)"), max_length=255)
+
+
 @admin.register(ESim)
 class ESimAdmin(admin.ModelAdmin):
     list_display = ["nickname", "owner", "iccid", "state", "auto_renew", "created_at"]
@@ -79,18 +88,26 @@ class ESimAdmin(admin.ModelAdmin):
     @admin.action(description=_("Switch auto-renewal off (recorded)"),
                   permissions=["change"])
     def switch_auto_renew_off(self, request, queryset):
-        from esims.services import esim_auto_renew_off
-        from support.models import StaffAction
-        from support.services import staff_action_record
-
-        switched = 0
-        for esim in queryset:
-            if esim_auto_renew_off(esim=esim):
-                staff_action_record(actor=request.user, kind=StaffAction.Kind.AUTO_RENEW_OFF,
-                                    esim=esim)
-                switched += 1
-        self.message_user(request, _("Auto-renewal switched off on %(n)d eSIM(s).") % {
-            "n": switched})
+        """Asks for the reason first (recorded, as with every staff action), then
+        switches off as the customer's own switch does."""
+        form = AutoRenewOffForm(request.POST if "apply" in request.POST else None)
+        if not form.is_valid():
+            return TemplateResponse(request, "esims/admin/auto_renew_off.html", {
+                **self.admin_site.each_context(request), "opts": self.model._meta,
+                "title": _("Switch auto-renewal off"), "form": form,
+                "esims": queryset.select_related("owner"),
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME})
+        esims = list(queryset)
+        switched = sum(auto_renew_switch_off(esim=esim, actor=request.user,
+                                             reason=form.cleaned_data["reason"])
+                       for esim in esims)
+        self.message_user(request, ngettext(
+            "Auto-renewal switched off on %(n)d eSIM.",
+            "Auto-renewal switched off on %(n)d eSIMs.", switched) % {"n": switched})
+        if already := len(esims) - switched:
+            self.message_user(request, ngettext(
+                "%(n)d had it off already.", "%(n)d had it off already.", already) % {
+                "n": already}, messages.WARNING)
 
     def has_add_permission(self, request):
         return False

@@ -150,12 +150,6 @@ def topup_revoke(*, esim: ESim, reference: str) -> None:
     esim_sync_from_carrier(esim_id=esim.pk)
 
 
-def esim_auto_renew_off(*, esim: ESim) -> bool:
-    """Switch auto-renewal off at once; False when it was already off."""
-    return bool(ESim.objects.filter(pk=esim.pk, auto_renew=True).update(
-        auto_renew=False, renew_at=None, renewal_notice_at=None))
-
-
 def renewal_charge_time(bundle: Bundle, *, now: datetime) -> datetime | None:
     """When an auto-renewal following this running bundle is charged (DESIGN: renewal
     rules): a set time before it ends (at most half its length, so that a day pass is not

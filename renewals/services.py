@@ -25,6 +25,8 @@ from esims.models import Bundle, ESim
 from notifications.models import Notification
 from notifications.services import notification_request
 from plans.models import Plan
+from support import services as support_services
+from support.models import StaffAction
 
 from .selectors import renewal_plan_priced
 
@@ -60,10 +62,34 @@ def auto_renew_switch_on(*, esim: ESim, plan: Plan, card: PaymentMethod) -> ESim
     return ESim.objects.get(pk=esim.pk)
 
 
-def auto_renew_switch_off(*, esim: ESim) -> bool:
-    """Switch auto-renewal off at once: nothing more is charged, even a retry."""
-    ESim.objects.filter(pk=esim.pk).update(renewal_attention="")
-    return esim_services.esim_auto_renew_off(esim=esim)
+def auto_renew_switch_off(*, esim: ESim, actor=None, reason: str = "",
+                          keep_attention: bool = False) -> bool:
+    """Switch auto-renewal off at once: nothing more is charged, even a retry. Returns
+    False when it was off already.
+
+    The one way it goes off, whoever asks. The customer's choice of plan and card is kept
+    for switching on again; a renewal order still open is left for them to pay by hand.
+    When support switches it off for the customer (`actor`), who and why is recorded in
+    the same transaction, so there is no change without its record. The note that a
+    payment failed goes with it (the customer has acted), except when auto-renewal stops
+    itself after the last failed attempt (`keep_attention`): then the dashboard card goes
+    on saying so until it is sorted out.
+    """
+    with transaction.atomic():
+        locked = ESim.objects.select_for_update().only("auto_renew", "renewal_attention").get(
+            pk=esim.pk)
+        fields: dict[str, object] = {}
+        if locked.auto_renew:
+            fields.update(auto_renew=False, renew_at=None, renewal_notice_at=None)
+        if locked.renewal_attention and not keep_attention:
+            fields["renewal_attention"] = ""
+        if not fields:
+            return False
+        ESim.objects.filter(pk=esim.pk).update(**fields, updated_at=timezone.now())
+        if actor is not None:
+            support_services.staff_action_record(
+                actor=actor, kind=StaffAction.Kind.AUTO_RENEW_OFF, esim=esim, note=reason)
+    return locked.auto_renew
 
 
 def renewal_claim_due(*, now: datetime | None = None, limit: int = 1000) -> list[int]:
@@ -247,7 +273,7 @@ def _renewal_order_create(*, esim: ESim, key: str, cycle: Bundle) -> Order | Non
 def _stop(*, esim: ESim, cycle: Bundle) -> None:
     """After the last failed attempt (or with nothing left to charge): switch off, and
     tell the customer once for this cycle."""
-    if esim_services.esim_auto_renew_off(esim=esim):
+    if auto_renew_switch_off(esim=esim, keep_attention=True):
         notification_request(kind=Notification.Kind.AUTO_RENEW_STOPPED, bundle=cycle)
 
 

@@ -228,6 +228,10 @@ def test_a_declined_card_is_retried_after_one_and_three_days_then_switched_off(
         assert not esim.auto_renew and esim.renew_at is None
         assert kinds() == ["auto_renew_off", "payment_failed", "payment_failed",
                            "payment_failed"]
+        # Switched off by the failures, not by the customer: the card still says why.
+        assert esim.renewal_attention == ESim.RenewalAttention.PAYMENT_FAILED
+        assert "The last renewal payment failed." in alice_client.get(
+            reverse("esims:dashboard")).content.decode()
         assert any("is off" in m.subject for m in mail.outbox)
 
         clock.move_to(order.created_at + timedelta(days=9))

@@ -132,12 +132,100 @@ def test_retry_a_failed_activation(agent_client, alice, carrier, settings,
     assert StaffAction.objects.get().kind == "retry_activation"
 
 
+@pytest.fixture
+def support_client():
+    """A support agent who may see and change eSIMs in admin, and nothing more."""
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    client = Client()
+    client.agent = UserFactory(email="support@example.com", is_staff=True)
+    client.agent.user_permissions.add(*Permission.objects.filter(
+        content_type__app_label="esims", codename__in=["view_esim", "change_esim"]))
+    client.force_login(client.agent)
+    return client
+
+
+def switch_off_in_admin(client, esims, reason="Customer asked on the phone", **extra):
+    return client.post(reverse("admin:esims_esim_changelist"), {
+        "action": "switch_auto_renew_off", "_selected_action": [e.pk for e in esims],
+        "apply": "1", "reason": reason}, **extra)
+
+
 def test_switch_auto_renew_off_is_recorded(agent_client, alice):
     on, off = ESimFactory(owner=alice, auto_renew=True), ESimFactory(owner=alice)
-    agent_client.post(reverse("admin:esims_esim_changelist"), {
-        "action": "switch_auto_renew_off", "_selected_action": [on.pk, off.pk]})
+    switch_off_in_admin(agent_client, [on, off])
     assert not ESim.objects.filter(auto_renew=True).exists()
     assert list(StaffAction.objects.values_list("kind", "esim")) == [("auto_renew_off", on.pk)]
+
+
+def esim_fields(esim):
+    esim = ESim.objects.get(pk=esim.pk)
+    return {f.attname: getattr(esim, f.attname) for f in ESim._meta.concrete_fields
+            if f.attname != "updated_at"}
+
+
+def changes(before, after):
+    return {name: value for name, value in after.items() if before[name] != value}
+
+
+def test_staff_switch_off_leaves_the_esim_as_the_customers_own_does(
+        support_client, alice_client, alice):
+    from datetime import timedelta
+
+    from tests.factories import auto_renewing_esim
+
+    # Two eSIMs alike: a renewal and its notice scheduled, the last payment failed.
+    by_customer, by_staff = (auto_renewing_esim(alice, ends_in=timedelta(days=3))
+                             for _ in range(2))
+    ESim.objects.update(renewal_attention=ESim.RenewalAttention.PAYMENT_FAILED)
+    before = {esim.pk: esim_fields(esim) for esim in (by_customer, by_staff)}
+    assert all(f["renew_at"] and f["renewal_notice_at"] and f["auto_renew"]
+               for f in before.values())
+
+    alice_client.post(reverse("renewals:off", args=[by_customer.pk]))
+    page = support_client.post(reverse("admin:esims_esim_changelist"), {
+        "action": "switch_auto_renew_off", "_selected_action": [by_staff.pk]})
+    assert page.status_code == 200 and 'name="reason"' in page.content.decode()
+    assert ESim.objects.get(pk=by_staff.pk).auto_renew  # nothing done before confirming
+    response = switch_off_in_admin(support_client, [by_staff], follow=True)
+
+    customers = changes(before[by_customer.pk], esim_fields(by_customer))
+    assert customers == {"auto_renew": False, "renew_at": None, "renewal_notice_at": None,
+                         "renewal_attention": ""}
+    assert changes(before[by_staff.pk], esim_fields(by_staff)) == customers
+    action = StaffAction.objects.get()
+    assert (action.actor, action.kind, action.esim_id, action.note) == (
+        support_client.agent, "auto_renew_off", by_staff.pk, "Customer asked on the phone")
+    assert "Auto-renewal switched off on 1 eSIM." in response.content.decode()
+
+
+def test_staff_switch_off_needs_a_reason(support_client, alice):
+    esim = ESimFactory(owner=alice, auto_renew=True)
+    response = switch_off_in_admin(support_client, [esim], reason="")
+    assert response.status_code == 200 and 'name="reason"' in response.content.decode()
+    assert ESim.objects.get(pk=esim.pk).auto_renew
+    assert not StaffAction.objects.exists()
+
+
+def test_staff_switch_off_is_undone_when_it_cannot_be_recorded(support_client, alice,
+                                                               monkeypatch):
+    from datetime import timedelta
+
+    from support import services as support_services
+    from tests.factories import auto_renewing_esim
+
+    esim = auto_renewing_esim(alice, ends_in=timedelta(days=3))
+    before = esim_fields(esim)
+
+    def broken(**kwargs):
+        raise RuntimeError("the staff action could not be written")
+
+    monkeypatch.setattr(support_services, "staff_action_record", broken)
+    with pytest.raises(RuntimeError):
+        switch_off_in_admin(support_client, [esim])
+    assert esim_fields(esim) == before  # auto-renewal still on, still scheduled
+    assert not StaffAction.objects.exists()
 
 
 def test_esim_page_shows_orders_payments_receipts_and_credit_notes(agent_client, renewal):
