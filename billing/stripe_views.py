@@ -1,7 +1,6 @@
 """Stripe's part of the portal: the payment and card pages (Stripe.js collects the card,
 so card details never reach the portal) and the webhook Stripe calls."""
 
-import json
 import logging
 
 import stripe
@@ -15,7 +14,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from portal.jsonbody import BadRequestBody, json_object_from_body
+
 from .gateway_events import gateway_event_record
+from .gateway_schemas import StripeEvent, ValidationError, first_error
 from .gateways import GatewayError, get_gateway
 from .gateways.stripe import NAME
 from .models import Order, Payment, PaymentMethod
@@ -87,28 +89,40 @@ def stripe_card_setup(request, reference):
         "cancel_url": setup.cancel_url or reverse("esims:dashboard")})
 
 
+# A real Stripe-Signature is a timestamp and a signature or two (while a secret is
+# rolled): far below this.
+MAX_SIGNATURE_HEADER = 1024
+
+
 @csrf_exempt
 @require_POST
 def stripe_webhook(request):
-    """Stripe's events, verified by their signature on the raw body, stored once by id
-    and processed by a task after the commit; Stripe gets its answer at once."""
-    signature = request.headers.get("Stripe-Signature")
+    """Stripe's events, verified by their signature on the raw body before the body is
+    read, checked in shape (billing/gateway_schemas.py), stored once by id and processed
+    by a task after the commit; Stripe gets its answer at once."""
+    signature = request.headers.get("Stripe-Signature", "")
     if not signature or not settings.STRIPE_WEBHOOK_SECRET:
         return HttpResponseBadRequest("missing signature")
+    # The stripe library compares signatures with hmac.compare_digest, which raises
+    # TypeError (a 500) on a str that is not ASCII.
+    if not signature.isascii() or len(signature) > MAX_SIGNATURE_HEADER:
+        return HttpResponseBadRequest("bad signature")
     try:
-        payload = json.loads(request.body)
-    except ValueError:  # not JSON (json.JSONDecodeError, UnicodeDecodeError)
-        return HttpResponseBadRequest("bad payload")
-    if not isinstance(payload, dict):
-        return HttpResponseBadRequest("not an event")
-    try:
-        stripe.Webhook.construct_event(request.body, signature, settings.STRIPE_WEBHOOK_SECRET)
-    except (stripe.SignatureVerificationError, ValueError):
+        stripe.WebhookSignature.verify_header(request.body, signature,
+                                              settings.STRIPE_WEBHOOK_SECRET,
+                                              stripe.Webhook.DEFAULT_TOLERANCE)
+    except (stripe.SignatureVerificationError, ValueError):  # ValueError: not UTF-8
         log.warning("Stripe webhook with a bad signature refused")
         return HttpResponseBadRequest("bad signature")
-    event_id, event_type = payload.get("id"), payload.get("type")
-    if not isinstance(event_id, str) or not isinstance(event_type, str) or not event_id:
+    try:
+        payload = json_object_from_body(request.body)
+        event = StripeEvent.model_validate(payload)
+    except BadRequestBody as exc:
+        log.warning("signed Stripe webhook refused: %s", exc)
         return HttpResponseBadRequest("not an event")
-    gateway_event_record(gateway=NAME, event_id=event_id, event_type=event_type,
+    except ValidationError as exc:
+        log.warning("signed Stripe webhook refused: %s", first_error(exc))
+        return HttpResponseBadRequest("not an event")
+    gateway_event_record(gateway=NAME, event_id=event.id, event_type=event.type,
                          payload=payload)
     return HttpResponse("ok", content_type="text/plain")
