@@ -92,31 +92,38 @@ def _order_create(*, customer, idempotency_key: str, **fields) -> Order:
 
 
 def payment_start(*, order: Order, return_url_for) -> Payment:
-    """Open a payment for the order at the gateway, or reuse the one already open."""
+    """Open a payment for the order at the gateway, or reuse the one already open.
+
+    The Payment row is written and committed under the order's lock, and the gateway is
+    called only after the lock is released (a gateway takes seconds, and the lock would
+    hold every other request for the order meanwhile). The call carries the row's
+    idempotency key, so a double-clicked "Pay" that reaches the gateway twice for the
+    same row gets the same charge, and only the first reference is kept."""
     gateway = get_gateway()
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order.pk)
         if order.status != Order.Status.PENDING_PAYMENT:
             raise OrderError(_("This order is already paid."))
         # An auto-renewal charge waiting for the customer's bank is finished, not doubled.
-        open_payment = order.payments.filter(status=Payment.Status.REQUIRES_ACTION,
-                                             off_session=True).first()
+        payment = order.payments.filter(status=Payment.Status.REQUIRES_ACTION,
+                                        off_session=True).first()
         recent = timezone.now() - timedelta(minutes=PAYMENT_REUSE_MINUTES)
-        open_payment = open_payment or (
+        payment = payment or (
             order.payments.filter(status__in=Payment.OPEN_STATUSES, gateway=gateway.name,
                                   created_at__gte=recent, off_session=False)
-            .exclude(gateway_reference="").first())
-        if open_payment is not None:
-            return open_payment
-        payment = Payment.objects.create(order=order, gateway=gateway.name,
-                                         amount_minor=order.amount_minor,
-                                         currency=order.currency)
-        charge = gateway.charge_start(payment=payment,
-                                      description=f"{order.number} · {order.plan.name}",
-                                      return_url=return_url_for(payment))
-        payment.gateway_reference = charge.reference
-        payment.save(update_fields=["gateway_reference", "updated_at"])
+            .order_by("-pk").first())
+        if payment is None:
+            payment = Payment.objects.create(order=order, gateway=gateway.name,
+                                             amount_minor=order.amount_minor,
+                                             currency=order.currency)
+    if payment.gateway_reference:
         return payment
+    charge = gateway.charge_start(payment=payment,
+                                  description=f"{order.number} · {order.plan.name}",
+                                  return_url=return_url_for(payment))
+    Payment.objects.filter(pk=payment.pk, gateway_reference="").update(
+        gateway_reference=charge.reference, updated_at=timezone.now())
+    return Payment.objects.get(pk=payment.pk)
 
 
 def payment_customer_url(*, payment: Payment) -> str:
@@ -612,6 +619,28 @@ def _orders_complete(*, order_ids: list[int]) -> None:
 def order_activation_overdue(*, order_id: int) -> bool:
     limit = timedelta(hours=settings.ACTIVATION_GIVE_UP_AFTER_HOURS)
     return Order.objects.filter(pk=order_id, paid_at__lt=timezone.now() - limit).exists()
+
+
+def order_activation_setback(*, order_id: int, error: CarrierError) -> bool:
+    """What an activation the carrier did not take means: True when trying again can
+    help (the carrier busy or unreachable, and the order not overdue); otherwise the
+    order is failed for support now, and False. A refusal fails fast: retrying a wrong
+    URL or an unknown ICCID for two days helps nobody."""
+    if error.retryable and not order_activation_overdue(order_id=order_id):
+        log.info("order %s: carrier not ready (%s), retrying", order_id, error)
+        return True
+    order_activation_fail(order_id=order_id, error=error)
+    return False
+
+
+def order_activation_run(*, order_id: int) -> None:
+    """`order_activate`, with a carrier failure settled by `order_activation_setback`:
+    raises the CarrierError only when a retry can help."""
+    try:
+        order_activate(order_id=order_id)
+    except CarrierError as exc:
+        if order_activation_setback(order_id=order_id, error=exc):
+            raise
 
 
 @transaction.atomic

@@ -1,9 +1,12 @@
 """The portal's only door to the carrier, over HTTP.
 
 Profiles are provisioned with GSMA SGP.22 ES2+ (operator to SM-DP+); bundles go through
-a reseller-style API. Every error says whether trying again can help: `retryable` errors
-(timeouts, connection failures, "busy", 5xx) leave state unchanged at the carrier and are
-safe to repeat, because every call carries an identifier the carrier deduplicates on.
+a reseller-style API. Every failure is mapped here, once, to the portal's error contract
+(`portal/errors.py`): `CarrierUnavailable` (retryable: a timeout, a refused connection,
+"busy", a 5xx, a 408 or 429, with the carrier's Retry-After when it gives one) leaves
+state unchanged at the carrier and is safe to repeat, because every call carries an
+identifier the carrier deduplicates on; `CarrierRejected` (any other 4xx, whatever its
+body, and ES2+ "Failed") will not pass by itself and is shown to support.
 """
 
 import hashlib
@@ -17,6 +20,8 @@ import requests
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
+from portal.errors import ExternalError, ensure_outside_transaction, retry_after_seconds
+
 log = logging.getLogger(__name__)
 
 ES2_PREFIX = "/gsma/rsp2/es2plus/"
@@ -24,12 +29,8 @@ ES2_PROTOCOL = "gsma/rsp/v2.5.0"
 _BUSY = ("1.2", "4.4")  # the SM-DP+ says: busy, try later
 
 
-class CarrierError(Exception):
-    retryable = False
-
-    def __init__(self, message: str, *, code: str = ""):
-        super().__init__(message)
-        self.code = code
+class CarrierError(ExternalError):
+    """The carrier could not do what was asked."""
 
 
 class CarrierUnavailable(CarrierError):
@@ -92,31 +93,56 @@ def normalize_iccid(value: str) -> str:
     return value[:-1] if value.endswith("F") else value
 
 
-def _post(path: str, body: dict, headers: dict) -> requests.Response:
-    url = settings.CARRIER_URL + path
+# HTTP statuses that say "not now" rather than "no".
+_TRY_LATER_STATUSES = (408, 425, 429)
+
+
+def _request(method: str, path: str, body: dict | None, headers: dict) -> requests.Response:
+    """One HTTP call, never inside a database transaction (row locks would wait on the
+    carrier). A status that says "try later" is raised here; the caller reads the rest."""
+    ensure_outside_transaction("carrier")
     try:
-        return _session().post(url, json=body, headers=headers,
-                               timeout=settings.CARRIER_TIMEOUT_SECONDS)
+        response = _session().request(method, settings.CARRIER_URL + path, json=body,
+                                      headers=headers,
+                                      timeout=settings.CARRIER_TIMEOUT_SECONDS)
     except requests.Timeout as exc:
         raise CarrierUnavailable(f"carrier timed out on {path}", code="timeout") from exc
     except requests.RequestException as exc:
         raise CarrierUnavailable(f"carrier unreachable on {path}: {exc}",
                                  code="connection") from exc
+    if response.status_code >= 500 or response.status_code in _TRY_LATER_STATUSES:
+        raise CarrierUnavailable(
+            f"{path}: HTTP {response.status_code}", code=f"http_{response.status_code}",
+            retry_after=retry_after_seconds(response.headers.get("Retry-After")))
+    return response
+
+
+def _json_or_none(response: requests.Response) -> dict | None:
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _es2(function: str, call_id: str, **fields) -> dict:
     body = {"header": {"functionRequesterIdentifier": settings.CARRIER_REQUESTER_ID,
                        "functionCallIdentifier": call_id}}
     body.update({k: v for k, v in fields.items() if v is not None})
-    response = _post(ES2_PREFIX + function, body, {
+    response = _request("POST", ES2_PREFIX + function, body, {
         "X-Admin-Protocol": ES2_PROTOCOL, "X-API-Key": settings.CARRIER_API_KEY})
-    if response.status_code >= 500:
-        raise CarrierUnavailable(f"{function}: HTTP {response.status_code}", code="http")
+    data = _json_or_none(response)
     try:
-        data = response.json()
-        status = data["header"]["functionExecutionStatus"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise CarrierUnavailable(f"{function}: unreadable answer", code="protocol") from exc
+        status = data["header"]["functionExecutionStatus"]  # type: ignore[index]
+        status.get("status")
+    except (KeyError, TypeError, AttributeError):
+        status = None
+    if status is None:
+        if response.status_code >= 400:
+            # A wrong URL or a proxy's error page: asking again will not fix it.
+            raise CarrierRejected(f"{function}: HTTP {response.status_code}",
+                                  code=f"http_{response.status_code}")
+        raise CarrierUnavailable(f"{function}: unreadable answer", code="protocol")
     if status.get("status") == "Executed-Success":
         return data
     code_data = status.get("statusCodeData") or {}
@@ -153,26 +179,16 @@ def es2_cancel_order(*, iccid: str, matching_id: str, call_id: str) -> None:
 
 
 def _api(method: str, path: str, body: dict | None = None) -> dict:
-    url = settings.CARRIER_URL + path
-    try:
-        response = _session().request(method, url, json=body,
-                                      headers={"X-API-Key": settings.CARRIER_API_KEY},
-                                      timeout=settings.CARRIER_TIMEOUT_SECONDS)
-    except requests.Timeout as exc:
-        raise CarrierUnavailable(f"carrier timed out on {path}", code="timeout") from exc
-    except requests.RequestException as exc:
-        raise CarrierUnavailable(f"carrier unreachable on {path}: {exc}",
-                                 code="connection") from exc
-    if response.status_code >= 500 or response.status_code == 429:
-        raise CarrierUnavailable(f"{path}: HTTP {response.status_code}", code="http")
-    try:
-        data = response.json()
-    except ValueError as exc:
-        raise CarrierUnavailable(f"{path}: unreadable answer", code="protocol") from exc
+    response = _request(method, path, body, {"X-API-Key": settings.CARRIER_API_KEY})
+    data = _json_or_none(response)
     if response.status_code >= 400:
-        error = data.get("error") or {}
+        # Refused, whatever the body says (an HTML 404 from a wrong URL included).
+        error = (data or {}).get("error")
+        error = error if isinstance(error, dict) else {}
         raise CarrierRejected(f"{path}: {error.get('message', response.status_code)}",
-                              code=error.get("code", str(response.status_code)))
+                              code=str(error.get("code") or f"http_{response.status_code}"))
+    if data is None:
+        raise CarrierUnavailable(f"{path}: unreadable answer", code="protocol")
     return data
 
 
@@ -208,7 +224,8 @@ def bundles_apply(*, items: list[BundleApply]) -> list[CarrierBundle | CarrierEr
          "kind": item.kind, "validity_days": item.validity_days,
          "initial_quantity_bytes": item.initial_bytes} for item in items]})
     results = data.get("results")
-    if not isinstance(results, list) or len(results) != len(items):
+    if (not isinstance(results, list) or len(results) != len(items)
+            or not all(isinstance(result, dict) for result in results)):
         raise CarrierUnavailable("/api/v1/bundles/apply: unreadable answer", code="protocol")
     answers: list[CarrierBundle | CarrierError] = []
     for item, result in zip(items, results, strict=True):
@@ -218,7 +235,8 @@ def bundles_apply(*, items: list[BundleApply]) -> list[CarrierBundle | CarrierEr
             continue
         error = result.get("error") or {}
         message = f"apply {item.reference}: {error.get('message', status)}"
-        kind = CarrierUnavailable if status >= 500 or status == 429 else CarrierRejected
+        kind = (CarrierUnavailable if status >= 500 or status in _TRY_LATER_STATUSES
+                else CarrierRejected)
         answers.append(kind(message, code=error.get("code", str(status))))
     return answers
 
@@ -248,7 +266,9 @@ def bundle_revoke(*, reference: str) -> CarrierBundle:
 
 def signature_is_valid(body: bytes, header: str) -> bool:
     """Callbacks carry `X-Signature: sha256=<hex HMAC-SHA256 of the raw body>`."""
-    if not header or not header.startswith("sha256="):
+    # compare_digest refuses a str that is not ASCII (a TypeError, so a 500): such a header
+    # is simply not a signature.
+    if not header or not header.isascii() or not header.startswith("sha256="):
         return False
     expected = hmac.new(settings.CARRIER_CALLBACK_SECRET.encode(), body,
                         hashlib.sha256).hexdigest()

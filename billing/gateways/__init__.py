@@ -5,12 +5,15 @@ the customer to complete it, and later tells the charge's state when asked. The 
 never trusts the browser about a charge: it always asks the gateway.
 """
 
+import functools
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext_lazy as _
+
+from portal.errors import ExternalError, ensure_outside_transaction
 
 
 @dataclass(frozen=True)
@@ -32,12 +35,10 @@ class SavedCard:
     exp_year: int
 
 
-class GatewayError(Exception):
+class GatewayError(ExternalError):
     """The gateway could not do what was asked. `retryable`: the same call with the same
     idempotency key may succeed later (rate limit, network); otherwise it failed for
-    good and repeating it cannot help."""
-
-    retryable = False
+    good and repeating it cannot help (portal/errors.py)."""
 
 
 class GatewayRetryableError(GatewayError):
@@ -100,4 +101,26 @@ def get_gateway(name: str | None = None) -> Gateway:
     name = name or settings.PAYMENT_GATEWAY
     if name == "simulated" and not simulated_payments_allowed():
         raise GatewayUnavailable("the simulated gateway is not allowed here")
-    return import_string(GATEWAYS[name])()
+    return _OutsideTransactions(import_string(GATEWAYS[name])())
+
+
+class _OutsideTransactions:
+    """A gateway whose every call first checks that no database transaction is open: a
+    charge or a refund takes seconds, and a row lock held meanwhile would stall every
+    other request for that order (portal/errors.py)."""
+
+    def __init__(self, gateway):
+        self._gateway = gateway
+        self.name = gateway.name
+
+    def __getattr__(self, attribute: str) -> Any:
+        value = getattr(self._gateway, attribute)
+        if not callable(value):
+            return value
+
+        @functools.wraps(value)
+        def call(*args, **kwargs):
+            ensure_outside_transaction(f"payment gateway {self.name}")
+            return value(*args, **kwargs)
+
+        return call
