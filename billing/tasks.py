@@ -1,4 +1,5 @@
-"""Thin Celery tasks: they take ids, call a service and own the retry policy."""
+"""Thin Celery tasks: they take ids, call a service and declare what they retry (the
+policy itself is portal/tasks.py)."""
 
 import logging
 from datetime import timedelta
@@ -7,33 +8,23 @@ from celery import shared_task
 from django.utils import timezone
 
 from carrier.client import CarrierError
+from portal.tasks import ExternalCallTask, retry_delay
 
 from . import gateway_events, services
-from .gateways import GatewayRetryableError
+from .gateways import GatewayError
 
 log = logging.getLogger(__name__)
 
-# Back off 10 s, 20 s, 40 s ... up to 5 minutes between attempts while the carrier is
-# down or slow; the sweep below picks up anything whose task was lost.
-RETRY_CAP_SECONDS = 300
 STALLED_AFTER = timedelta(minutes=10)
 
 
-def retry_countdown(retries: int) -> int:
-    return min(RETRY_CAP_SECONDS, 10 * 2 ** min(retries, 10))
-
-
-@shared_task(bind=True, max_retries=None, acks_late=True)
+# A customer is waiting for this one: back off from 10 s to at most 5 minutes, and keep
+# going until the order is overdue (ACTIVATION_GIVE_UP_AFTER_HOURS), when the service
+# fails it for support.
+@shared_task(base=ExternalCallTask, bind=True, retry_for=(CarrierError,), max_retries=None,
+             retry_backoff=10, retry_backoff_max=300, acks_late=True)
 def order_activate(self, order_id: int) -> None:
-    try:
-        services.order_activate(order_id=order_id)
-    except CarrierError as exc:
-        if exc.retryable and not services.order_activation_overdue(order_id=order_id):
-            log.info("order %s: carrier not ready (%s), retrying", order_id, exc)
-            if self.request.is_eager:
-                return  # run in-process (tests): an eager retry would not wait; the sweep will
-            raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
-        services.order_activation_fail(order_id=order_id, error=exc)
+    services.order_activation_run(order_id=order_id)
 
 
 @shared_task(acks_late=True)
@@ -42,13 +33,10 @@ def orders_activate(order_ids: list[int]) -> None:
     goes on one by one, with the single task's back-off."""
     outcome = services.orders_activate(order_ids=order_ids)
     for order_id, exc in outcome.items():
-        if exc is None:
-            continue
-        if exc.retryable and not services.order_activation_overdue(order_id=order_id):
-            log.info("order %s: carrier not ready (%s), retrying", order_id, exc)
-            order_activate.apply_async((order_id,), countdown=retry_countdown(0))
-        else:
-            services.order_activation_fail(order_id=order_id, error=exc)
+        if exc is not None and services.order_activation_setback(order_id=order_id, error=exc):
+            order_activate.apply_async((order_id,), countdown=retry_delay(
+                0, retry_after=exc.retry_after, base=order_activate.retry_backoff,
+                cap=order_activate.retry_backoff_max))
 
 
 @shared_task
@@ -67,26 +55,27 @@ PAYMENT_GIVE_UP_AFTER = timedelta(days=1)
 
 @shared_task
 def payment_reconcile_sweep() -> int:
+    """Hand each open payment nobody has asked the gateway about to its own task, so one
+    the gateway cannot answer holds up none of the others (nor the refunds below)."""
     claimed = services.payment_claim_for_reconciliation(quiet_for=PAYMENT_QUIET_FOR,
                                                         give_up_after=PAYMENT_GIVE_UP_AFTER)
     for payment_id in claimed:
-        services.payment_sync(payment_id=payment_id)
+        payment_reconcile.delay(payment_id)
     # Duplicate payments whose refund task was lost or could not reach the gateway.
     for payment_id in services.payment_list_duplicates_to_refund(quiet_for=STALLED_AFTER):
         payment_refund_duplicate.delay(payment_id)
     return len(claimed)
 
 
-@shared_task(bind=True, max_retries=None, acks_late=True)
+@shared_task(base=ExternalCallTask, bind=True, retry_for=(GatewayError,), acks_late=True)
+def payment_reconcile(self, payment_id: int) -> None:
+    services.payment_sync(payment_id=payment_id)
+
+
+@shared_task(base=ExternalCallTask, bind=True, retry_for=(GatewayError,), max_retries=None,
+             acks_late=True)
 def payment_refund_duplicate(self, payment_id: int) -> None:
-    try:
-        services.payment_refund_duplicate(payment_id=payment_id)
-    except GatewayRetryableError as exc:
-        log.info("payment %s: gateway not reachable for the refund (%s), retrying",
-                 payment_id, exc)
-        if self.request.is_eager:
-            return  # run in-process (tests): the reconciliation sweep tries again
-        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+    services.payment_refund_duplicate(payment_id=payment_id)
 
 
 # A webhook event not processed this long after it arrived lost its task (or keeps
@@ -94,15 +83,10 @@ def payment_refund_duplicate(self, payment_id: int) -> None:
 GATEWAY_EVENT_STALE_AFTER = timedelta(minutes=5)
 
 
-@shared_task(bind=True, max_retries=None, acks_late=True)
+@shared_task(base=ExternalCallTask, bind=True, retry_for=(GatewayError,), max_retries=None,
+             acks_late=True)
 def gateway_event_process(self, event_pk: int) -> None:
-    try:
-        gateway_events.gateway_event_process(event_pk=event_pk)
-    except GatewayRetryableError as exc:
-        log.info("gateway event %s: gateway not reachable (%s), retrying", event_pk, exc)
-        if self.request.is_eager:
-            return  # run in-process (tests, or the web process): the sweep will retry
-        raise self.retry(exc=exc, countdown=retry_countdown(self.request.retries)) from exc
+    gateway_events.gateway_event_process(event_pk=event_pk)
 
 
 @shared_task

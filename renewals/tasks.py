@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 
 from billing.gateways import GatewayError
+from portal.tasks import ExternalCallTask, retry_delay
 
 from . import services
 
@@ -41,19 +42,14 @@ def renewal_run_batch(esim_ids: list[int]) -> None:
     outcome = services.renewal_run_many(esim_ids=esim_ids)
     for esim_id, done in outcome.items():
         if done == "gateway_unreachable":  # one by one, with the single task's back-off
-            renewal_run.apply_async((esim_id,), countdown=30)
+            renewal_run.apply_async((esim_id,), countdown=retry_delay(0))
 
 
-@shared_task(bind=True, acks_late=True, max_retries=8)
+# Same payment row, same idempotency key: a retry can never charge twice. If every retry
+# fails, the claim lease runs out and the sweep takes it up again.
+@shared_task(base=ExternalCallTask, bind=True, retry_for=(GatewayError,), acks_late=True)
 def renewal_run(self, esim_id: int) -> str:
-    try:
-        return services.renewal_run(esim_id=esim_id)
-    except GatewayError as exc:
-        if self.request.is_eager:
-            raise
-        # Same payment row, same idempotency key: the retry can never charge twice. If
-        # every retry fails, the claim lease runs out and the sweep takes it up again.
-        raise self.retry(exc=exc, countdown=min(600, 30 * 2 ** self.request.retries)) from exc
+    return services.renewal_run(esim_id=esim_id)
 
 
 @shared_task

@@ -71,7 +71,8 @@ def test_task_delivered_many_times_at_once_acts_once(redis_worker, carrier, alic
 
 
 def test_worker_retries_while_the_carrier_is_down(redis_worker, carrier, alice, monkeypatch):
-    monkeypatch.setattr(tasks, "retry_countdown", lambda retries: 1)
+    monkeypatch.setattr(tasks.order_activate, "retry_backoff", 1)
+    monkeypatch.setattr(tasks.order_activate, "retry_backoff_max", 1)
     carrier.configure(failure_rate=1.0)
     order = paid_new_esim_order(alice)
     tasks.order_activate.delay(order.pk)
