@@ -15,12 +15,13 @@ class DeliveryAttemptInline(admin.TabularInline):
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "customer", "kind", "channel", "order", "status", "sent_at"]
+    list_display = ["created_at", "customer", "kind", "channel", "order", "status",
+                    "attempt_count", "next_attempt_at", "sent_at"]
     list_filter = ["kind", "channel", "status"]
     search_fields = ["customer__email", "order__number"]
     list_select_related = ["customer", "order"]
     readonly_fields = ["customer", "kind", "channel", "order", "status", "created_at",
-                       "claimed_at", "sent_at"]
+                       "attempt_count", "next_attempt_at", "claimed_at", "sent_at"]
     inlines = [DeliveryAttemptInline]
 
     def has_add_permission(self, request):

@@ -46,6 +46,11 @@ class Notification(models.Model):
     status = models.CharField(_("status"), max_length=10, choices=Status.choices,
                               default=Status.PENDING)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
+    # Tries so far, and when the next may start: a message is claimed only once it is
+    # due, backs off after each failure (portal/tasks.py:retry_delay) and ends as failed
+    # after NOTIFICATION_MAX_ATTEMPTS.
+    attempt_count = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt"), default=timezone.now)
     claimed_at = models.DateTimeField(_("claimed"), null=True, blank=True)
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
 
@@ -66,13 +71,15 @@ class Notification(models.Model):
             models.UniqueConstraint(fields=["kind", "channel", "payment"],
                                     condition=Q(payment__isnull=False),
                                     name="notification_once_per_payment"),
+            models.CheckConstraint(condition=~Q(status="sent") | Q(sent_at__isnull=False),
+                                   name="notification_sent_has_sent_at"),
             models.CheckConstraint(condition=Q(order__isnull=False)
                                    | Q(ticket_message__isnull=False)
                                    | Q(bundle__isnull=False) | Q(payment__isnull=False),
                                    name="notification_is_about_something"),
         ]
         indexes = [
-            models.Index(fields=["created_at"], name="notification_unsent_idx",
+            models.Index(fields=["next_attempt_at"], name="notification_due_idx",
                          condition=Q(status__in=["pending", "sending"])),
         ]
 

@@ -3,7 +3,10 @@
 `notification_request` is called inside the transaction of the event (an order paid, an
 eSIM ready), so a message exists if and only if the event happened, and exists once.
 Sending claims the row with a conditional update, so a repeated or duplicated task
-sends nothing twice; every attempt is logged; failures are retried by the task.
+sends nothing twice; every attempt is logged. A message carries its own attempt count
+and next-attempt time: it is claimed only when due, backs off after a failure that may
+pass (the policy of portal/tasks.py), and ends as failed after NOTIFICATION_MAX_ATTEMPTS
+or at once when the failure cannot pass (a refused address).
 """
 
 import contextlib
@@ -15,12 +18,14 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch, Q
+from django.db.models import F, Prefetch, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
 from esims.selectors import bundle_expected_period, esim_topup_target, live_bundles
+from portal.errors import ExternalError
+from portal.tasks import retry_delay
 from renewals.selectors import renewal_preview
 
 from .models import DeliveryAttempt, Notification
@@ -31,12 +36,9 @@ log = logging.getLogger(__name__)
 CLAIM_TIMEOUT = timedelta(minutes=10)
 
 
-class DeliveryError(Exception):
-    """Sending failed; `retryable` says whether trying again can help."""
-
-    def __init__(self, message: str, *, retryable: bool):
-        super().__init__(message)
-        self.retryable = retryable
+class DeliveryError(ExternalError):
+    """Sending failed; `retryable` says whether trying again can help, `retry_after` when
+    the message is due again (portal/errors.py)."""
 
 
 def notification_request(*, kind: str, ticket_message=None, bundle=None,
@@ -119,11 +121,13 @@ def notifications_deliver(*, notification_ids: list[int]) -> dict[int, DeliveryE
     """
     now = timezone.now()
     # A conditional update claims each row once, on any database: a racing claimer's
-    # update finds the row already taken and leaves it.
+    # update finds the row already taken and leaves it. A message waiting out its
+    # back-off is not due, whoever asks.
     (Notification.objects.filter(pk__in=notification_ids)
-     .filter(Q(status=Notification.Status.PENDING)
+     .filter(Q(status=Notification.Status.PENDING, next_attempt_at__lte=now)
              | Q(status=Notification.Status.SENDING, claimed_at__lt=now - CLAIM_TIMEOUT))
-     .update(status=Notification.Status.SENDING, claimed_at=now))
+     .update(status=Notification.Status.SENDING, claimed_at=now,
+             attempt_count=F("attempt_count") + 1))
     claimed = list(Notification.objects.filter(
         pk__in=notification_ids, status=Notification.Status.SENDING, claimed_at=now)
         .values_list("pk", flat=True))
@@ -170,12 +174,29 @@ def notifications_deliver(*, notification_ids: list[int]) -> dict[int, DeliveryE
         DeliveryAttempt(notification_id=pk, succeeded=error is None,
                         error="" if error is None else str(error)[:500])
         for pk, error in outcome.items()])
-    for retryable in (True, False):
-        status = Notification.Status.PENDING if retryable else Notification.Status.FAILED
-        Notification.objects.filter(pk__in=[
-            pk for pk, error in outcome.items()
-            if error is not None and error.retryable == retryable]).update(status=status)
+    failed = [n for n in notifications if outcome.get(n.pk) is not None]
+    for notification in failed:
+        outcome[notification.pk] = _delivery_setback(notification, outcome[notification.pk])
     return outcome
+
+
+def _delivery_setback(notification: Notification, error: DeliveryError) -> DeliveryError:
+    """Schedule the next try of a message that could not be sent, or end it as failed
+    (after its last attempt, or at once when no retry can help). Returns the error as
+    the caller should see it: retryable with `retry_after` until the message is due, or
+    final."""
+    attempts = notification.attempt_count  # read after the claim counted this one
+    if error.retryable and attempts < settings.NOTIFICATION_MAX_ATTEMPTS:
+        delay = retry_delay(attempts - 1, retry_after=error.retry_after)
+        Notification.objects.filter(pk=notification.pk).update(
+            status=Notification.Status.PENDING,
+            next_attempt_at=timezone.now() + timedelta(seconds=delay))
+        return DeliveryError(str(error), code=error.code, retryable=True, retry_after=delay)
+    Notification.objects.filter(pk=notification.pk).update(status=Notification.Status.FAILED)
+    log.error("notification %s failed after %s attempt(s): %s", notification.pk, attempts,
+              error)
+    return DeliveryError(f"gave up after {attempts} attempt(s): {error}", code=error.code,
+                         retryable=False)
 
 
 def _send_email(notification: Notification, connection) -> None:
@@ -239,9 +260,11 @@ def _context(notification: Notification) -> dict:
 
 
 def notification_due_for_resend(*, limit: int = 500) -> list[int]:
-    """Unsent messages older than the claim timeout: their task was lost or their worker
-    died. Sending them again is safe: delivery claims each one."""
+    """Messages due for longer than the claim timeout, or claimed that long ago: their
+    task was lost or their worker died. A message backing off is not due, so the sweep
+    never hurries it. Sending them again is safe: delivery claims each one."""
     cutoff = timezone.now() - CLAIM_TIMEOUT
     return list(Notification.objects.filter(
-        status__in=[Notification.Status.PENDING, Notification.Status.SENDING],
-        created_at__lt=cutoff).values_list("pk", flat=True)[:limit])
+        Q(status=Notification.Status.PENDING, next_attempt_at__lt=cutoff)
+        | Q(status=Notification.Status.SENDING, claimed_at__lt=cutoff))
+        .order_by("next_attempt_at").values_list("pk", flat=True)[:limit])

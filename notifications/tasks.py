@@ -1,26 +1,27 @@
 from celery import shared_task
 
+from portal.tasks import ExternalCallTask, retry_delay
+
 from . import services
 
 
-@shared_task(bind=True, max_retries=8, acks_late=True)
+# The message itself counts its attempts and ends as failed after the last one
+# (services._delivery_setback); the task only waits until it is due again.
+@shared_task(base=ExternalCallTask, bind=True, retry_for=(services.DeliveryError,),
+             max_retries=None, acks_late=True)
 def notification_send(self, notification_id: int) -> None:
-    try:
-        services.notification_deliver(notification_id=notification_id)
-    except services.DeliveryError as exc:
-        if exc.retryable and not self.request.is_eager:
-            raise self.retry(exc=exc, countdown=min(3600, 30 * 2 ** self.request.retries)) \
-                from exc
+    services.notification_deliver(notification_id=notification_id)
 
 
 @shared_task(acks_late=True)
 def notification_send_batch(notification_ids: list[int]) -> None:
     """Many messages over one connection; any that failed and may succeed later go back
-    one by one, with the single task's back-off."""
+    one by one, once they are due."""
     outcome = services.notifications_deliver(notification_ids=notification_ids)
     for notification_id, error in outcome.items():
         if error is not None and error.retryable:
-            notification_send.apply_async((notification_id,), countdown=30)
+            notification_send.apply_async((notification_id,),
+                                          countdown=retry_delay(0, retry_after=error.retry_after))
 
 
 @shared_task

@@ -322,3 +322,13 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+
+# One retry policy for every task that calls an outside system (portal/tasks.py): wait
+# TASK_RETRY_BACKOFF_SECONDS, then twice as long each time up to the cap, at most
+# TASK_RETRY_MAX_ATTEMPTS times. Messages that could not be sent back off the same way.
+TASK_RETRY_BACKOFF_SECONDS = env_int("TASK_RETRY_BACKOFF_SECONDS", 30, minimum=1)
+TASK_RETRY_BACKOFF_MAX_SECONDS = env_int("TASK_RETRY_BACKOFF_MAX_SECONDS", 3600, minimum=1)
+TASK_RETRY_MAX_ATTEMPTS = env_int("TASK_RETRY_MAX_ATTEMPTS", 10, minimum=1)
+# A message that could not be sent is tried this many times in all, then marked failed
+# (visible under Notifications in admin).
+NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 10, minimum=1)

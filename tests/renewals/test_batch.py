@@ -8,6 +8,7 @@ from unittest import mock
 import pytest
 import time_machine
 from django.core import mail
+from django.core.mail.backends.locmem import EmailBackend as LocmemBackend
 from django.utils import timezone
 
 from billing import services as billing_services
@@ -177,22 +178,23 @@ def test_a_batch_of_messages_sends_each_once_and_retries_only_the_failed_one(
     ids = list(Notification.objects.filter(kind="order_paid").values_list("pk", flat=True))
     assert len(ids) == 3
     unlucky = ids[1]
-    send = mail.backends.locmem.EmailBackend.send_messages
+    send = LocmemBackend.send_messages
 
     def flaky(self, messages):
         if Notification.objects.get(pk=unlucky).order.number in messages[0].subject:
             raise SMTPServerDisconnected("connection dropped")
         return send(self, messages)
 
-    with mock.patch.object(mail.backends.locmem.EmailBackend, "send_messages", flaky):
+    with mock.patch.object(LocmemBackend, "send_messages", flaky):
         outcome = notification_services.notifications_deliver(notification_ids=ids)
     assert [pk for pk, error in outcome.items() if error is not None] == [unlucky]
     assert outcome[unlucky].retryable
     assert Notification.objects.get(pk=unlucky).status == Notification.Status.PENDING
     assert Notification.objects.filter(status="sent").count() == 2 and len(mail.outbox) == 2
 
-    # Delivered again: only the one that failed goes out.
-    outcome = notification_services.notifications_deliver(notification_ids=ids)
+    # Delivered again once it is due: only the one that failed goes out.
+    with time_machine.travel(Notification.objects.get(pk=unlucky).next_attempt_at):
+        outcome = notification_services.notifications_deliver(notification_ids=ids)
     assert outcome == {unlucky: None}
     assert len(mail.outbox) == 3
     assert DeliveryAttempt.objects.filter(succeeded=False).count() == 1
