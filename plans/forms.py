@@ -1,4 +1,5 @@
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from .models import ValidityKind
@@ -21,3 +22,15 @@ class CatalogueFilterForm(forms.Form):
                                  choices=[("", _("Any validity")), *ValidityKind.choices])
     data = forms.ChoiceField(label=_("Data"), required=False, choices=DATA_CHOICES)
     currency = forms.CharField(required=False, max_length=3)
+
+
+class CurrencyChoiceForm(forms.Form):
+    """The currency switch: one of the currencies offered, and the page to go back to."""
+
+    currency = forms.ChoiceField(choices=())
+    next = forms.CharField(required=False, max_length=2000)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Read for each form rather than at import, so that overridden settings apply.
+        self.fields["currency"].choices = [(code, code) for code in settings.PORTAL_CURRENCIES]

@@ -1,22 +1,25 @@
 from django.conf import settings
-from django.shortcuts import render
+from django.http import HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 
 from accounts.services import customer_set_currency
 
 from . import selectors
-from .forms import CatalogueFilterForm
+from .forms import CatalogueFilterForm, CurrencyChoiceForm
 
 CURRENCY_SESSION_KEY = "currency"
 
 
 def chosen_currency(request) -> str:
-    """The currency prices are shown in: a ?currency= choice (remembered), else the
-    account's or the session's, else the operator's default."""
+    """The currency prices are shown in: a ?currency= in the link (for this page only:
+    a link from another site must not change the account), else the account's or the
+    session's (saved by set_currency), else the operator's default."""
     wanted = (request.GET.get("currency") or "").upper()
     if wanted in settings.PORTAL_CURRENCIES:
-        request.session[CURRENCY_SESSION_KEY] = wanted
-        if request.user.is_authenticated:
-            customer_set_currency(user=request.user, currency=wanted)
         return wanted
     if request.user.is_authenticated and request.user.currency in settings.PORTAL_CURRENCIES:
         return request.user.currency
@@ -24,6 +27,34 @@ def chosen_currency(request) -> str:
     if session_currency in settings.PORTAL_CURRENCIES:
         return session_currency
     return settings.PORTAL_DEFAULT_CURRENCY
+
+
+def _this_page_without_currency(request) -> str:
+    # Where the currency switch comes back to: a ?currency= left in it would win over
+    # the currency just chosen.
+    query = request.GET.copy()
+    query.pop("currency", None)
+    return f"{request.path}?{query.urlencode()}" if query else request.path
+
+
+@require_POST
+def set_currency(request):
+    """Save the currency prices are shown in: on the account when signed in, else in the
+    session; then back to the page the switch was on."""
+    form = CurrencyChoiceForm(request.POST)
+    if not form.is_valid():
+        return HttpResponseBadRequest(_("Choose one of the currencies offered."),
+                                      content_type="text/plain; charset=utf-8")
+    currency = form.cleaned_data["currency"]
+    if request.user.is_authenticated:
+        customer_set_currency(user=request.user, currency=currency)
+    else:
+        request.session[CURRENCY_SESSION_KEY] = currency
+    next_url = form.cleaned_data["next"]
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
+                                           require_https=request.is_secure()):
+        next_url = reverse("plans:catalogue")
+    return redirect(next_url)
 
 
 def catalogue(request):
@@ -38,6 +69,7 @@ def catalogue(request):
     return render(request, "plans/catalogue.html", {
         "form": form, "plans": plans, "currency": currency, "filters": filters,
         "places": selectors.place_suggestions(),
+        "currency_next": _this_page_without_currency(request),
     })
 
 
