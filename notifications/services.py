@@ -29,6 +29,7 @@ from portal.tasks import retry_delay
 from renewals.selectors import renewal_preview
 
 from .models import DeliveryAttempt, Notification
+from .states import NOTIFICATION
 
 log = logging.getLogger(__name__)
 
@@ -123,11 +124,11 @@ def notifications_deliver(*, notification_ids: list[int]) -> dict[int, DeliveryE
     # A conditional update claims each row once, on any database: a racing claimer's
     # update finds the row already taken and leaves it. A message waiting out its
     # back-off is not due, whoever asks.
-    (Notification.objects.filter(pk__in=notification_ids)
-     .filter(Q(status=Notification.Status.PENDING, next_attempt_at__lte=now)
-             | Q(status=Notification.Status.SENDING, claimed_at__lt=now - CLAIM_TIMEOUT))
-     .update(status=Notification.Status.SENDING, claimed_at=now,
-             attempt_count=F("attempt_count") + 1))
+    NOTIFICATION.move(
+        Notification.objects.filter(pk__in=notification_ids)
+        .filter(Q(status=Notification.Status.PENDING, next_attempt_at__lte=now)
+                | Q(status=Notification.Status.SENDING, claimed_at__lt=now - CLAIM_TIMEOUT)),
+        to=Notification.Status.SENDING, claimed_at=now, attempt_count=F("attempt_count") + 1)
     claimed = list(Notification.objects.filter(
         pk__in=notification_ids, status=Notification.Status.SENDING, claimed_at=now)
         .values_list("pk", flat=True))
@@ -148,8 +149,8 @@ def notifications_deliver(*, notification_ids: list[int]) -> dict[int, DeliveryE
     unmarked: list[int] = []
 
     def mark_sent():
-        Notification.objects.filter(pk__in=unmarked).update(
-            status=Notification.Status.SENT, sent_at=timezone.now())
+        NOTIFICATION.move(Notification.objects.filter(pk__in=unmarked),
+                          to=Notification.Status.SENT, sent_at=timezone.now())
         unmarked.clear()
 
     try:
@@ -188,11 +189,12 @@ def _delivery_setback(notification: Notification, error: DeliveryError) -> Deliv
     attempts = notification.attempt_count  # read after the claim counted this one
     if error.retryable and attempts < settings.NOTIFICATION_MAX_ATTEMPTS:
         delay = retry_delay(attempts - 1, retry_after=error.retry_after)
-        Notification.objects.filter(pk=notification.pk).update(
-            status=Notification.Status.PENDING,
-            next_attempt_at=timezone.now() + timedelta(seconds=delay))
+        NOTIFICATION.move(Notification.objects.filter(pk=notification.pk),
+                          to=Notification.Status.PENDING,
+                          next_attempt_at=timezone.now() + timedelta(seconds=delay))
         return DeliveryError(str(error), code=error.code, retryable=True, retry_after=delay)
-    Notification.objects.filter(pk=notification.pk).update(status=Notification.Status.FAILED)
+    NOTIFICATION.move(Notification.objects.filter(pk=notification.pk),
+                      to=Notification.Status.FAILED)
     log.error("notification %s failed after %s attempt(s): %s", notification.pk, attempts,
               error)
     return DeliveryError(f"gave up after {attempts} attempt(s): {error}", code=error.code,
