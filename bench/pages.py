@@ -128,7 +128,7 @@ def main() -> int:
             load(port, "/bench/hello", "", 1.0)  # warm both workers
             load(port, "/esims/", cookie, 1.0)
             # Interleave rounds so drift on a shared machine hits all three alike.
-            rounds = {"anonymous": [], "hello": [], "dashboard": []}
+            rounds: dict[str, list[float]] = {"anonymous": [], "hello": [], "dashboard": []}
             for _ in range(ROUNDS):
                 rounds["anonymous"].append(load(port, "/bench/hello", "", DURATION))
                 rounds["hello"].append(load(port, "/bench/hello", cookie, DURATION))

@@ -61,7 +61,7 @@ def start_carrier(env: dict) -> tuple[subprocess.Popen, str]:
 
 
 def carrier_profiles(url: str, count: int) -> list[str]:
-    iccids = []
+    iccids: list[str] = []
     while len(iccids) < count:
         request = urllib.request.Request(
             f"{url}/sim/profiles", method="POST", headers={"Content-Type": "application/json"},
@@ -83,9 +83,11 @@ def make_due(iccids: list[str]) -> None:
     from accounts.models import User
     from billing.models import Order, PaymentMethod, SimulatedCard
     from esims.models import Bundle, ESim
+    from plans.models import Plan
     from tests.factories import PlanFactory
 
-    plan = PlanFactory(code="bench-week", name="Bench week", validity_days=7)
+    plan: Plan = PlanFactory(code="bench-week", name="Bench week",  # type: ignore[assignment]
+                             validity_days=7)
     now = timezone.now()
     password = make_password(None)
     with transaction.atomic():
@@ -201,7 +203,7 @@ def run_end_to_end() -> tuple[float, float, float]:
             paid_at = time.perf_counter() - start
         if done_at is None and renewals.filter(status=Order.Status.COMPLETED).count() >= DUE:
             done_at = time.perf_counter() - start
-        if done_at is not None and Notification.objects.filter(
+        if paid_at is not None and done_at is not None and Notification.objects.filter(
                 kind=Notification.Kind.ORDER_PAID, order__kind=Order.Kind.RENEWAL,
                 status=Notification.Status.SENT).count() >= DUE:
             return paid_at, done_at, time.perf_counter() - start

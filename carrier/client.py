@@ -144,7 +144,7 @@ def _es2(function: str, call_id: str, **fields) -> dict:
                                   code=f"http_{response.status_code}")
         raise CarrierUnavailable(f"{function}: unreadable answer", code="protocol")
     if status.get("status") == "Executed-Success":
-        return data
+        return data  # type: ignore[return-value]  # read above: a dict with a header
     code_data = status.get("statusCodeData") or {}
     subject, reason = code_data.get("subjectCode", ""), code_data.get("reasonCode", "")
     message = f"{function} failed {subject}/{reason}: {code_data.get('message', '')}"

@@ -107,8 +107,9 @@ def notification_deliver(*, notification_id: int) -> bool:
     """Send the message if nobody has (or is). Returns True when this call sent it; raises
     DeliveryError when sending failed."""
     outcome = notifications_deliver(notification_ids=[notification_id])
-    if outcome.get(notification_id) is not None:
-        raise outcome[notification_id]
+    error = outcome.get(notification_id)
+    if error is not None:
+        raise error
     return notification_id in outcome
 
 
@@ -175,9 +176,10 @@ def notifications_deliver(*, notification_ids: list[int]) -> dict[int, DeliveryE
         DeliveryAttempt(notification_id=pk, succeeded=error is None,
                         error="" if error is None else str(error)[:500])
         for pk, error in outcome.items()])
-    failed = [n for n in notifications if outcome.get(n.pk) is not None]
-    for notification in failed:
-        outcome[notification.pk] = _delivery_setback(notification, outcome[notification.pk])
+    for notification in notifications:
+        error = outcome.get(notification.pk)
+        if error is not None:
+            outcome[notification.pk] = _delivery_setback(notification, error)
     return outcome
 
 
@@ -222,28 +224,30 @@ def _send_email(notification: Notification, connection) -> None:
 
 def _context(notification: Notification) -> dict:
     base = settings.PORTAL_BASE_URL
-    context = {"customer": notification.customer, "base_url": base}
-    if notification.ticket_message_id:
+    context: dict = {"customer": notification.customer, "base_url": base}
+    if notification.ticket_message is not None:
         ticket = notification.ticket_message.ticket
         context.update(ticket=ticket, reply=notification.ticket_message,
                        ticket_url=base + reverse("support:ticket", args=[ticket.pk]))
         return context
-    if notification.bundle_id:
+    if notification.bundle is not None:
         esim = notification.bundle.esim
         context.update(esim=esim, bundle=notification.bundle,
                        renewal=renewal_preview(esim=esim),
                        auto_renew_url=base + reverse("renewals:settings", args=[esim.pk]),
                        renew_url=base + reverse("billing:renew", args=[esim.pk]))
         return context
-    if notification.payment_id:
-        payment = notification.payment
-        order = payment.order
+    payment = notification.payment
+    order = notification.order or (payment.order if payment is not None else None)
+    if order is None:  # the check constraint makes every message about something
+        raise DeliveryError(f"notification {notification.pk} is about nothing",
+                            retryable=False)
+    if payment is not None and order.esim is not None:
         context.update(payment=payment, esim=order.esim,
                        pay_url=base + reverse("billing:pay", args=[order.number]),
                        auto_renew_url=base + reverse("renewals:settings",
                                                      args=[order.esim_id]))
         context["next_attempt_at"] = order.esim.renew_at if order.esim.auto_renew else None
-    order = notification.order or notification.payment.order
     context.update(order=order, order_url=base + reverse("billing:order", args=[order.number]))
     receipt = getattr(order, "receipt", None)
     if receipt is not None:
@@ -251,7 +255,7 @@ def _context(notification: Notification) -> dict:
         context["receipt_url"] = base + reverse("billing:receipt_pdf", args=[receipt.number])
     if order.esim_id:
         context["install_url"] = base + reverse("esims:install", args=[order.esim_id])
-    if order.kind == "topup" and order.esim_id:
+    if order.kind == "topup" and order.esim is not None:
         target = esim_topup_target(esim=order.esim)
         context["topup_until"] = target.ends_at if target is not None else None
     bundle = getattr(order, "bundle", None) if order.kind == "renewal" else None

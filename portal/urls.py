@@ -12,7 +12,7 @@ def healthz(request):
 
 
 # Staff sign in through allauth (second factor, rate limits), never the admin's own form.
-admin.site.login = staff_login
+admin.site.login = staff_login  # type: ignore[method-assign]
 
 
 urlpatterns = [

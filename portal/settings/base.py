@@ -168,10 +168,11 @@ STORAGES = {
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES: dict[str, dict[str, object]] = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # Rendered dashboard cards are keyed by a digest of their content, so a copy in each
 # process's memory is never stale; it spares the hottest page a round trip to Redis.
-_CARDS_CACHE = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+_CARDS_CACHE: dict[str, object] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
                 "LOCATION": "esim-cards", "TIMEOUT": 24 * 3600,
                 "OPTIONS": {"MAX_ENTRIES": env_int("CARD_CACHE_ENTRIES", 20000, minimum=100)}}
 CACHES["cards"] = _CARDS_CACHE
