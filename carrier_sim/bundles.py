@@ -8,7 +8,6 @@ JSON in and out, authenticated with the `X-API-Key` header. Errors are
 from __future__ import annotations
 
 import hmac
-import json
 import sqlite3
 from typing import Any
 
@@ -17,13 +16,17 @@ from flask import Blueprint, Response, jsonify, request
 from . import ledger, store
 from .identifiers import InvalidIdentifier, iccid_normalize
 from .ledger import BundleError
+from .schemas import (
+    MAX_TEXT,
+    BodyError,
+    BundleApplyRequest,
+    BundlesApplyRequest,
+    api_parse,
+    json_object,
+)
 from .simulator import get_sim
 
 bp = Blueprint("bundles", __name__, url_prefix="/api/v1")
-
-MAX_TEXT = 128
-MAX_VALIDITY_DAYS = 3650
-MAX_QUANTITY = 10**15
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None) -> Response:
@@ -59,7 +62,7 @@ def profile_json(profile: sqlite3.Row) -> dict[str, Any]:
     }
 
 
-def _iccid(raw: str) -> str:
+def _iccid(raw: object) -> str:
     try:
         return iccid_normalize(raw)
     except InvalidIdentifier as exc:
@@ -75,52 +78,15 @@ def _profile(conn: sqlite3.Connection, iccid: str) -> sqlite3.Row:
 
 def _json_object() -> dict[str, Any]:
     try:
-        body = json.loads(request.get_data() or b"null")
-    except (ValueError, RecursionError):
-        raise BundleError(400, "invalid_request", "body is not valid JSON", "body") from None
-    if not isinstance(body, dict):
-        raise BundleError(400, "invalid_request", "body must be a JSON object", "body")
-    return body
+        return json_object(request.get_data())
+    except BodyError as exc:
+        raise BundleError(400, "invalid_request", str(exc), "body") from None
 
 
-def _text(body: dict[str, Any], name: str) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value.strip() or len(value) > MAX_TEXT:
-        raise BundleError(
-            400, "invalid_request", f"{name} must be a string of 1 to {MAX_TEXT} characters", name
-        )
-    return value
-
-
-def _whole(value: Any, name: str, maximum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
-        raise BundleError(
-            400, "invalid_request", f"{name} must be a whole number from 1 to {maximum}", name
-        )
-    return value
-
-
-def _apply_request(body: dict[str, Any]) -> dict[str, Any]:
-    kind = body.get("kind")
-    if kind not in ("full", "topup"):
-        raise BundleError(400, "invalid_request", "kind must be 'full' or 'topup'", "kind")
-    if "initial_quantity_bytes" not in body:
-        raise BundleError(
-            400,
-            "invalid_request",
-            "initial_quantity_bytes is required (null means unlimited)",
-            "initial_quantity_bytes",
-        )
-    quantity = body["initial_quantity_bytes"]
-    if quantity is not None:
-        quantity = _whole(quantity, "initial_quantity_bytes", MAX_QUANTITY)
-    return {
-        "reference": _text(body, "reference"),
-        "bundle_code": _text(body, "bundle_code"),
-        "kind": kind,
-        "validity_days": _whole(body.get("validity_days"), "validity_days", MAX_VALIDITY_DAYS),
-        "quantity": quantity,
-    }
+def _apply_fields(params: BundleApplyRequest) -> dict[str, Any]:
+    return {"reference": params.reference, "bundle_code": params.bundle_code,
+            "kind": params.kind, "validity_days": params.validity_days,
+            "quantity": params.initial_quantity_bytes}
 
 
 @bp.post("/esims/<iccid>/bundles")
@@ -129,7 +95,7 @@ def bundle_apply(iccid: str) -> Response:
     iccid = _iccid(iccid)
     with sim.store.transaction() as conn:
         _profile(conn, iccid)
-        fields = _apply_request(_json_object())
+        fields = _apply_fields(api_parse(BundleApplyRequest, _json_object()))
         created, row = ledger.bundle_apply(
             conn,
             iccid=iccid,
@@ -142,9 +108,6 @@ def bundle_apply(iccid: str) -> Response:
     return response
 
 
-MAX_BATCH = 100
-
-
 @bp.post("/bundles/apply")
 def bundles_apply() -> Response:
     """Apply many bundles in one call, like the resellers' order endpoints: `{"items":
@@ -152,25 +115,25 @@ def bundles_apply() -> Response:
     on its own, as the single call would, and answered in order with the status the
     single call would give and its bundle or its error."""
     sim = get_sim()
-    body = _json_object()
-    items = body.get("items")
-    if not isinstance(items, list) or not 1 <= len(items) <= MAX_BATCH:
-        raise BundleError(400, "invalid_request", f"items must be a list of 1 to {MAX_BATCH}",
-                          "items")
+    items = api_parse(BundlesApplyRequest, _json_object()).items
     results = []
     with sim.store.transaction() as conn:
         now = sim.clock.now()
         for item in items:
+            # Echoed back so the caller can match answers; only if it is a reference.
             reference = item.get("reference") if isinstance(item, dict) else None
+            if not isinstance(reference, str) or len(reference) > MAX_TEXT:
+                reference = None
             conn.execute("SAVEPOINT item")
             try:
                 if not isinstance(item, dict):
                     raise BundleError(400, "invalid_request", "each item must be an object")
-                iccid = _iccid(str(item.get("iccid", "")))
+                iccid = _iccid(item.get("iccid"))
                 _profile(conn, iccid)
+                params = api_parse(BundleApplyRequest, item)
                 created, row = ledger.bundle_apply(
                     conn, iccid=iccid, now=now, rate=sim.settings.usage_bytes_per_second,
-                    **_apply_request(item))
+                    **_apply_fields(params))
                 results.append({"reference": reference, "status": 201 if created else 200,
                                 "bundle": ledger.bundle_json(conn, row)})
                 conn.execute("RELEASE SAVEPOINT item")

@@ -180,7 +180,9 @@ def _attempt(
     url = settings.callback_url + row["path"]
     try:
         status, _ = http_request("POST", url, body=body, headers=headers)
-    except (OSError, http.client.HTTPException) as exc:
+    # ValueError: a URL that cannot be used (a port out of range, a host IDNA refuses);
+    # kept and retried like an unreachable one, so the rest of the outbox still goes.
+    except (OSError, http.client.HTTPException, ValueError) as exc:
         log.info("callback %s to %s failed: %s", row["id"], url, exc)
         return "retry", None, f"{type(exc).__name__}: {exc}"[:500]
     if 200 <= status < 300:

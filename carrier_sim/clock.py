@@ -11,6 +11,13 @@ import threading
 import time
 from datetime import UTC, datetime
 
+# Past the year 9999 no date can be written (iso() would raise); stop well before.
+CLOCK_LIMIT = datetime(9000, 1, 1, tzinfo=UTC).timestamp()
+
+
+class ClockLimitError(ValueError):
+    """The clock was asked to move past CLOCK_LIMIT."""
+
 
 def now() -> float:
     """The wall clock. Everything else asks a Clock, which asks this."""
@@ -38,6 +45,8 @@ class Clock:
         if seconds < 0:
             raise ValueError("time only moves forward")
         with self._lock:
+            if self.now() + seconds > CLOCK_LIMIT:
+                raise ClockLimitError("the clock cannot be moved past the year 9000")
             self._offset += seconds
 
     def reset(self) -> None:

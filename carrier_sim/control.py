@@ -14,10 +14,21 @@ from flask import Blueprint, Response, jsonify, request
 
 from . import device, ledger, smdp, store
 from .bundles import error_response, profile_json
-from .clock import iso
+from .clock import ClockLimitError, iso
 from .config import ConfigError
 from .identifiers import InvalidIdentifier, iccid_normalize
 from .ledger import BundleError
+from .schemas import (
+    BodyError,
+    ConsumeRequest,
+    DownloadRequest,
+    ProfilesRequest,
+    Schema,
+    TickRequest,
+    api_parse,
+    config_changes_parse,
+    json_object,
+)
 from .simulator import get_sim
 
 bp = Blueprint("control", __name__, url_prefix="/sim")
@@ -35,25 +46,17 @@ def _refused(error: BundleError) -> Response:
     return error_response(error.status, error.code, error.message, error.field)
 
 
-def _options() -> dict[str, Any]:
+def _body() -> dict[str, Any]:
     """The JSON object sent, or {} when there is no body."""
     raw = request.get_data()
-    if not raw.strip():
-        return {}
     try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise BundleError(400, "invalid_request", "body is not valid JSON", "body") from None
-    if not isinstance(body, dict):
-        raise BundleError(400, "invalid_request", "body must be a JSON object", "body")
-    return body
+        return json_object(raw) if raw.strip() else {}
+    except BodyError as exc:
+        raise BundleError(400, "invalid_request", str(exc), "body") from None
 
 
-def _number(body: dict[str, Any], name: str, default: float = 0) -> float:
-    value = body.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 10**12:
-        raise BundleError(400, "invalid_request", f"{name} must be a non-negative number", name)
-    return value
+def _options(schema: type[Schema]) -> Schema:
+    return api_parse(schema, _body())
 
 
 def _iccid(raw: str) -> str:
@@ -73,7 +76,7 @@ def config() -> Response:
     sim = get_sim()
     if request.method == "POST":
         try:
-            sim.configure(_options())
+            sim.configure(config_changes_parse(_body()))
         except ConfigError as exc:
             raise BundleError(400, "invalid_request", str(exc)) from None
     return jsonify(sim.settings.public())
@@ -83,15 +86,11 @@ def config() -> Response:
 def profiles_create() -> Response:
     """Put Available profiles in the pool, for downloadOrder with a given ICCID."""
     sim = get_sim()
-    body = _options()
-    count = int(_number(body, "count", 1))
-    profile_type = body.get("profile_type", smdp.DEFAULT_PROFILE_TYPE)
-    if not 1 <= count <= 1000 or not isinstance(profile_type, str) or not profile_type:
-        raise BundleError(400, "invalid_request", "count 1-1000 and a profile_type string")
+    params = _options(ProfilesRequest)
     with sim.store.transaction() as conn:
         iccids = [
-            smdp.profile_create(conn, profile_type=profile_type, now=sim.clock.now())
-            for _ in range(count)
+            smdp.profile_create(conn, profile_type=params.profile_type, now=sim.clock.now())
+            for _ in range(params.count)
         ]
     response = jsonify({"iccids": iccids})
     response.status_code = 201
@@ -103,7 +102,7 @@ def profile_download(iccid: str) -> Response:
     """The phone downloads and installs the profile now ({"fail": true}: it fails)."""
     sim = get_sim()
     iccid = _iccid(iccid)
-    fail = _options().get("fail") is True
+    fail = _options(DownloadRequest).fail
     with sim.store.transaction() as conn:
         profile = store.profile_get(conn, iccid)
         if profile is None:
@@ -127,7 +126,7 @@ def profile_download(iccid: str) -> Response:
 def profile_consume(iccid: str) -> Response:
     sim = get_sim()
     iccid = _iccid(iccid)
-    amount = int(_number(_options(), "bytes"))
+    amount = _options(ConsumeRequest).amount
     with sim.store.transaction() as conn:
         if store.profile_get(conn, iccid) is None:
             raise BundleError(404, "unknown_iccid", f"no profile with ICCID {iccid}")
@@ -146,7 +145,10 @@ def profile_consume(iccid: str) -> Response:
 @bp.post("/tick")
 def tick() -> Response:
     sim = get_sim()
-    summary = sim.engine.tick(advance_seconds=_number(_options(), "advance_seconds"))
+    try:
+        summary = sim.engine.tick(advance_seconds=_options(TickRequest).advance_seconds)
+    except ClockLimitError as exc:
+        raise BundleError(400, "invalid_request", str(exc), "advance_seconds") from None
     return jsonify({**summary, "now": iso(sim.clock.now())})
 
 

@@ -25,6 +25,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from . import smdp
 from . import status_codes as sc
+from .schemas import BodyError, json_object
 from .simulator import get_sim
 from .status_codes import Es2Error
 
@@ -33,7 +34,8 @@ log = logging.getLogger(__name__)
 bp = Blueprint("es2plus", __name__, url_prefix="/gsma/rsp2/es2plus")
 
 ADMIN_PROTOCOL = "gsma/rsp/v2.5.0"
-_PROTOCOL = re.compile(r"gsma/rsp/v(\d+)\.(\d+)\.(\d+)")
+# ASCII digits only: \d would take any script's digits, and the header is echoed back.
+_PROTOCOL = re.compile(r"gsma/rsp/v(\d{1,3})\.(\d{1,3})\.(\d{1,3})", re.ASCII)
 MAX_IDENTIFIER_LENGTH = 255
 
 Function = Callable[..., dict[str, Any]]
@@ -83,14 +85,11 @@ def _check_transport() -> None:
 
 def _read_body() -> dict[str, Any]:
     try:
-        body = json.loads(request.get_data())
+        return json_object(request.get_data())
     except RequestEntityTooLarge:
         raise Es2Error(sc.FORMAT_INVALID, "request body is too large", "body") from None
-    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError too
-        raise Es2Error(sc.FORMAT_INVALID, "request body is not valid JSON", "body") from None
-    if not isinstance(body, dict):
-        raise Es2Error(sc.FORMAT_INVALID, "request body must be a JSON object", "body")
-    return body
+    except BodyError as exc:
+        raise Es2Error(sc.FORMAT_INVALID, f"request {exc}", "body") from None
 
 
 def _caller(body: dict[str, Any]) -> tuple[str, str]:

@@ -16,31 +16,30 @@ from . import ledger, store
 from . import status_codes as sc
 from .config import Settings
 from .device import download_schedule
-from .identifiers import (
-    InvalidIdentifier,
-    eid_validate,
-    iccid_make,
-    iccid_normalize,
-    matching_id_make,
-    matching_id_validate,
+from .identifiers import iccid_make, matching_id_make
+from .schemas import (
+    DEFAULT_PROFILE_TYPE,
+    CancelOrderRequest,
+    ConfirmOrderRequest,
+    DownloadOrderRequest,
+    ReleaseProfileRequest,
+    es2_parse,
 )
 from .status_codes import Es2Error
 
-DEFAULT_PROFILE_TYPE = "default"
+__all__ = ["DEFAULT_PROFILE_TYPE", "order_cancel", "order_confirm", "order_download",
+           "profile_create", "profile_release"]
+
 ORDERED_STATES = ("Allocated", "Linked", "Confirmed", "Released")
 Body = dict[str, Any]
 
 
 def order_download(conn: sqlite3.Connection, *, body: Body, now: float, settings: Settings) -> Body:
     """ES2+.DownloadOrder (SGP.22 5.3.1): reserve a profile, optionally for an EID."""
-    eid = _eid(body, "eid")
-    profile_type = _string(body, "profileType", sc.PROFILE_TYPE_INVALID)
-    if profile_type is not None and not 0 < len(profile_type) <= 64:
-        raise Es2Error(
-            sc.PROFILE_TYPE_INVALID, "profileType must be 1 to 64 characters", "profileType"
-        )
-    if _string(body, "iccid", sc.ICCID_INVALID) is not None:
-        profile = _profile(conn, body)
+    params = es2_parse(DownloadOrderRequest, body)
+    eid, profile_type = params.eid, params.profileType
+    if params.iccid is not None:
+        profile = _profile(conn, params.iccid)
         iccid = profile["iccid"]
         if profile_type is not None and profile_type != profile["profile_type"]:
             raise Es2Error(
@@ -63,16 +62,11 @@ def order_download(conn: sqlite3.Connection, *, body: Body, now: float, settings
 
 def order_confirm(conn: sqlite3.Connection, *, body: Body, now: float, settings: Settings) -> Body:
     """ES2+.ConfirmOrder (SGP.22 5.3.2): fix EID/matching ID, optionally release."""
-    _require(body, "iccid", "releaseFlag")
-    profile = _profile(conn, body)
+    params = es2_parse(ConfirmOrderRequest, body)
+    profile = _profile(conn, params.iccid)
     iccid = profile["iccid"]
-    release = body["releaseFlag"]
-    if not isinstance(release, bool):
-        raise Es2Error(sc.PARAMETER_INVALID, "releaseFlag must be true or false", "releaseFlag")
-    eid = _eid(body, "eid")
-    matching_id = _string(body, "matchingId", sc.MATCHING_ID_INVALID)
-    confirmation_code = _string(body, "confirmationCode", sc.PARAMETER_INVALID)
-    smds_address = _string(body, "smdsAddress", sc.PARAMETER_INVALID)
+    release, eid, matching_id = params.releaseFlag, params.eid, params.matchingId
+    confirmation_code, smds_address = params.confirmationCode, params.smdsAddress
     if profile["state"] not in ("Allocated", "Linked"):
         raise Es2Error(
             sc.ICCID_INVALID_TRANSITION, f"profile is {profile['state']}, not ordered", iccid
@@ -83,10 +77,6 @@ def order_confirm(conn: sqlite3.Connection, *, body: Body, now: float, settings:
     if matching_id is None:
         matching_id = _matching_id_unused(conn)
     else:
-        try:
-            matching_id_validate(matching_id)
-        except InvalidIdentifier as exc:
-            raise Es2Error(sc.MATCHING_ID_INVALID, str(exc), matching_id) from None
         owner = store.profile_by_matching_id(conn, matching_id) if matching_id else None
         if owner is not None and owner["iccid"] != iccid:
             raise Es2Error(sc.MATCHING_ID_IN_USE, "matchingId is already in use", matching_id)
@@ -116,18 +106,11 @@ def order_confirm(conn: sqlite3.Connection, *, body: Body, now: float, settings:
 
 def order_cancel(conn: sqlite3.Connection, *, body: Body, now: float, settings: Settings) -> Body:
     """ES2+.CancelOrder (SGP.22 5.3.3): withdraw an order before the download."""
-    _require(body, "iccid", "finalProfileStatusIndicator")
-    profile = _profile(conn, body)
+    params = es2_parse(CancelOrderRequest, body)
+    profile = _profile(conn, params.iccid)
     iccid = profile["iccid"]
-    final_state = body["finalProfileStatusIndicator"]
-    if final_state not in ("Available", "Unavailable"):
-        raise Es2Error(
-            sc.PARAMETER_INVALID,
-            "finalProfileStatusIndicator must be Available or Unavailable",
-            "finalProfileStatusIndicator",
-        )
-    eid = _eid(body, "eid")
-    matching_id = _string(body, "matchingId", sc.MATCHING_ID_INVALID)
+    final_state, eid, matching_id = (params.finalProfileStatusIndicator, params.eid,
+                                     params.matchingId)
     if eid is not None and eid != profile["eid"]:
         raise Es2Error(sc.EID_MISMATCH, "the order is not for this EID", eid)
     if matching_id is not None and matching_id != (profile["matching_id"] or ""):
@@ -161,8 +144,8 @@ def profile_release(
     conn: sqlite3.Connection, *, body: Body, now: float, settings: Settings
 ) -> Body:
     """ES2+.ReleaseProfile (SGP.22 5.3.4): let a Confirmed profile be downloaded."""
-    _require(body, "iccid")
-    profile = _profile(conn, body)
+    params = es2_parse(ReleaseProfileRequest, body)
+    profile = _profile(conn, params.iccid)
     if profile["state"] != "Confirmed":
         raise Es2Error(
             sc.ICCID_INVALID_TRANSITION,
@@ -187,35 +170,7 @@ def profile_create(conn: sqlite3.Connection, *, profile_type: str, now: float) -
     return iccid
 
 
-def _require(body: Body, *names: str) -> None:
-    for name in names:
-        if body.get(name) is None:
-            raise Es2Error(sc.PARAMETER_MISSING, f"{name} is missing", name)
-
-
-def _string(body: Body, name: str, code: tuple[str, str]) -> str | None:
-    value = body.get(name)
-    if value is not None and not isinstance(value, str):
-        raise Es2Error(code, f"{name} must be a string", name)
-    return value
-
-
-def _eid(body: Body, name: str) -> str | None:
-    value = body.get(name)
-    if value is None:
-        return None
-    try:
-        return eid_validate(value)
-    except InvalidIdentifier as exc:
-        raise Es2Error(sc.EID_INVALID, str(exc), str(value)) from None
-
-
-def _profile(conn: sqlite3.Connection, body: Body) -> sqlite3.Row:
-    raw = body["iccid"]
-    try:
-        iccid = iccid_normalize(raw)
-    except InvalidIdentifier as exc:
-        raise Es2Error(sc.ICCID_INVALID, str(exc), str(raw)) from None
+def _profile(conn: sqlite3.Connection, iccid: str) -> sqlite3.Row:
     profile = store.profile_get(conn, iccid)
     if profile is None:
         raise Es2Error(sc.ICCID_UNKNOWN, "profile unknown", iccid)
