@@ -45,24 +45,27 @@ def _enqueue(event_pk: int) -> None:
 
 
 def gateway_event_process(*, event_pk: int) -> GatewayEvent:
-    """Act on an event once. The event's row stays locked until what it caused is
-    committed with its processed_at, so two workers never act on it side by side, and a
-    worker dying half-way leaves it unprocessed for the next try. Raises
-    GatewayRetryableError when the gateway could not be asked (try again later)."""
-    with transaction.atomic():
-        event = GatewayEvent.objects.select_for_update().get(pk=event_pk)
-        if event.processed_at is not None:
-            return event
-        try:
-            _act_on(event)
-        except GatewayError as exc:
-            if exc.retryable:
-                raise
-            # Asking again cannot help; the payment sweep still checks open payments.
-            log.error("gateway event %s (%s) could not be acted on: %s", event.event_id,
-                      event.type, exc)
-        event.processed_at = timezone.now()
-        event.save(update_fields=["processed_at"])
+    """Act on an event once. The gateway is asked outside any transaction, so no row lock
+    waits on its answer (portal/errors.py); what the event causes goes through
+    payment_sync and card_setup_finish, which take in the gateway's answer once, so two
+    workers on the same event (the sweep catching up with a slow task) do no harm, and
+    the first to finish marks it processed. A worker dying half-way leaves it
+    unprocessed for the next try. Raises GatewayRetryableError when the gateway could not
+    be asked (try again later)."""
+    event = GatewayEvent.objects.get(pk=event_pk)
+    if event.processed_at is not None:
+        return event
+    try:
+        _act_on(event)
+    except GatewayError as exc:
+        if exc.retryable:
+            raise
+        # Asking again cannot help; the payment sweep still checks open payments.
+        log.error("gateway event %s (%s) could not be acted on: %s", event.event_id,
+                  event.type, exc)
+    GatewayEvent.objects.filter(pk=event.pk, processed_at__isnull=True).update(
+        processed_at=timezone.now())
+    event.refresh_from_db(fields=["processed_at"])
     return event
 
 
