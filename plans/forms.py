@@ -24,13 +24,13 @@ class CatalogueFilterForm(forms.Form):
     currency = forms.CharField(required=False, max_length=3)
 
 
+def _offered_currencies() -> list[tuple[str, str]]:
+    # Called for each form rather than read at import, so that overridden settings apply.
+    return [(code, code) for code in settings.PORTAL_CURRENCIES]
+
+
 class CurrencyChoiceForm(forms.Form):
     """The currency switch: one of the currencies offered, and the page to go back to."""
 
-    currency = forms.ChoiceField(choices=())
+    currency = forms.ChoiceField(choices=_offered_currencies)
     next = forms.CharField(required=False, max_length=2000)
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        # Read for each form rather than at import, so that overridden settings apply.
-        self.fields["currency"].choices = [(code, code) for code in settings.PORTAL_CURRENCIES]
