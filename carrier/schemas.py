@@ -66,6 +66,13 @@ def _iccid(value: Any) -> Any:
 NOTIFICATION_POINTS = frozenset(range(1, 11))
 
 
+def _point_digits(value: Any) -> Any:
+    # Some SM-DP+ vendors document the point as a JSON string ("4"): digits only, then.
+    if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) <= 2:
+        return int(value)
+    return value
+
+
 def _notification_point(value: int) -> int:
     if value not in NOTIFICATION_POINTS:
         raise ValueError("is not an SGP.22 notification point")
@@ -76,7 +83,8 @@ Timestamp = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_iso_t
                       AfterValidator(_plausible)]
 Iccid = Annotated[str, BeforeValidator(_iccid)]
 ByteCount = Annotated[int, Field(ge=0, le=MAX_BYTES)]
-NotificationPoint = Annotated[int, AfterValidator(_notification_point)]
+NotificationPoint = Annotated[int, BeforeValidator(_point_digits),
+                              AfterValidator(_notification_point)]
 Identifier = Annotated[str, Field(min_length=1, max_length=255)]
 Code = Annotated[str, Field(max_length=32)]
 Note = Annotated[str, Field(max_length=1024)]

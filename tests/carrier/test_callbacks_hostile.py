@@ -109,7 +109,10 @@ def test_a_signed_body_that_is_not_a_plain_json_object_is_a_400(client, ready_bu
 
 
 @pytest.mark.parametrize("changes", [
-    {"notificationPointId": "4"},
+    {"notificationPointId": "four"},
+    {"notificationPointId": "4.0"},
+    {"notificationPointId": " 4"},
+    {"notificationPointId": "٤"},
     {"notificationPointId": 4.5},
     {"notificationPointId": True},
     {"notificationPointId": 10**30},
@@ -240,3 +243,19 @@ def test_a_valid_signed_callback_carrying_what_cannot_be_stored_is_a_400(client,
     before = snapshot(ready_bundle)
     assert post(client, url, raw, sign_raw(raw)).status_code == 400
     assert snapshot(ready_bundle) == before and not CarrierEvent.objects.exists()
+
+
+def test_a_point_sent_as_a_string_of_digits_is_read_as_its_number(client, ready_bundle):
+    """SM-DP+ vendors differ: some document notificationPointId as a JSON string."""
+    body = progress(ready_bundle.esim.iccid, 4)
+    body["notificationPointId"] = "4"
+    raw, sig = signed(body)
+    assert post(client, PROGRESS_URL, raw, sig).status_code == 204
+    assert ESim.objects.get(pk=ready_bundle.esim_id).state == ESim.State.INSTALLED
+
+
+def test_a_point_the_portal_does_not_act_on_is_kept_on_record_only(client, ready_bundle):
+    raw, sig = signed(progress(ready_bundle.esim.iccid, 2))
+    assert post(client, PROGRESS_URL, raw, sig).status_code == 204
+    assert ESim.objects.get(pk=ready_bundle.esim_id).state == ESim.State.READY
+    assert CarrierEvent.objects.get().event_key == f"{ready_bundle.esim.iccid}:2:c1"
