@@ -58,6 +58,16 @@ class OrderFactory(factory.django.DjangoModelFactory):
     currency = "USD"
     amount_minor = 800
     idempotency_key = factory.Faker("uuid4")
+    status = Order.Status.PENDING_PAYMENT
+    # The timestamps the status needs (Order.Meta.constraints), unless given.
+    paid_at = factory.LazyAttribute(
+        lambda o: None if o.status == Order.Status.PENDING_PAYMENT else timezone.now())
+    completed_at = factory.LazyAttribute(
+        lambda o: timezone.now() if o.status == Order.Status.COMPLETED else None)
+    failed_at = factory.LazyAttribute(
+        lambda o: timezone.now() if o.status == Order.Status.FAILED else None)
+    refunded_at = factory.LazyAttribute(
+        lambda o: timezone.now() if o.status == Order.Status.REFUNDED else None)
 
 
 class ESimFactory(factory.django.DjangoModelFactory):
@@ -117,7 +127,7 @@ def auto_renewing_esim(owner, *, behaviour: str = "success", ends_in=timedelta(h
     method = PaymentMethod.objects.create(
         customer=owner, gateway="simulated", setup_reference=card.reference,
         reference=card.reference, status=PaymentMethod.Status.ACTIVE, brand="visa",
-        last4=card.last4, exp_month=12, exp_year=2030)
+        last4=card.last4, exp_month=12, exp_year=2030, saved_at=timezone.now())
     ESim.objects.filter(pk=bundle.esim_id).update(
         auto_renew=True, auto_renew_since=timezone.now(), renewal_plan=bundle.plan,
         renewal_payment_method=method)
