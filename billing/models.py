@@ -63,6 +63,20 @@ class Order(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["customer", "idempotency_key"],
                                     name="order_idempotency_key_per_customer"),
+            # Each status carries the timestamps of the moves that reach it
+            # (billing/order_states.py): every order past pending_payment was paid.
+            models.CheckConstraint(
+                condition=Q(status="pending_payment", paid_at__isnull=True)
+                | (~Q(status="pending_payment") & Q(paid_at__isnull=False)),
+                name="order_paid_at_iff_paid"),
+            models.CheckConstraint(
+                condition=~Q(status="completed") | Q(completed_at__isnull=False),
+                name="order_completed_has_completed_at"),
+            models.CheckConstraint(condition=~Q(status="failed") | Q(failed_at__isnull=False),
+                                   name="order_failed_has_failed_at"),
+            models.CheckConstraint(
+                condition=~Q(status="refunded") | Q(refunded_at__isnull=False),
+                name="order_refunded_has_refunded_at"),
         ]
         indexes = [
             models.Index(fields=["customer", "-created_at"], name="order_customer_idx"),
@@ -92,7 +106,6 @@ class Payment(models.Model):
         REQUIRES_ACTION = "requires_action", _("Needs authentication")
         SUCCEEDED = "succeeded", _("Succeeded")
         FAILED = "failed", _("Failed")
-        CANCELLED = "cancelled", _("Cancelled")
 
     OPEN_STATUSES = (Status.CREATED, Status.REQUIRES_ACTION)
 
@@ -141,6 +154,13 @@ class Payment(models.Model):
             models.UniqueConstraint(fields=["gateway", "gateway_reference"],
                                     condition=~Q(gateway_reference=""),
                                     name="payment_gateway_reference_unique"),
+            # Only a duplicate is given back here (billing/payment_states.py), and a
+            # refund recorded has the gateway's reference.
+            models.CheckConstraint(
+                condition=Q(refunded_at__isnull=True, refund_reference="")
+                | (Q(refunded_at__isnull=False, status="failed", failure_code="paid_twice")
+                   & ~Q(refund_reference="")),
+                name="payment_refunded_only_when_paid_twice"),
         ]
 
     def __str__(self):
@@ -211,6 +231,12 @@ class PaymentMethod(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["gateway", "setup_reference"],
                                     name="payment_method_setup_once"),
+            # A card is chargeable only once the gateway said it is saved
+            # (billing/card_states.py).
+            models.CheckConstraint(
+                condition=~Q(status="active") | (Q(saved_at__isnull=False)
+                                                 & ~Q(reference="")),
+                name="payment_method_active_is_saved"),
         ]
 
     def __str__(self):
