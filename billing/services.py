@@ -1,4 +1,7 @@
-"""Orders and payments: every state move of an Order or a Payment happens here.
+"""Orders, payments and saved cards: what happens around each of their moves (locks,
+gateway calls, the eSIM, receipts, messages). The moves themselves, and the tables that
+allow them, are in billing/order_states.py, billing/payment_states.py and
+billing/card_states.py.
 
 Fulfilment (`payment_sync`) is one idempotent function, locked per order: however many
 times a browser return (or, later, a webhook) calls it, an order is paid once and gets
@@ -6,13 +9,13 @@ one eSIM and one bundle.
 """
 
 import logging
-from collections import defaultdict
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -22,11 +25,30 @@ from esims import services as esim_services
 from notifications.models import Notification
 from notifications.services import notification_request, notifications_request_for_orders
 from plans.models import Plan
+from portal.states import TransitionNotAllowed
 from support.models import StaffAction
 from support.services import staff_action_record
 
+from .card_states import card_mark_failed, card_mark_removed, card_mark_saved
 from .gateways import GatewayError, get_gateway
 from .models import Order, Payment, PaymentMethod
+from .order_states import (
+    order_activation_retry_mark,
+    order_fail,
+    order_mark_refunded,
+    orders_activation_begin,
+    orders_complete,
+    orders_mark_paid,
+)
+from .payment_states import (
+    DUPLICATE,
+    PaymentMove,
+    payment_fail_uncharged,
+    payment_mark_duplicate_refund_refused,
+    payment_mark_duplicate_refunded,
+    payment_move_for_charge,
+    payments_move,
+)
 from .receipts import credit_note_issue, receipts_issue
 
 log = logging.getLogger(__name__)
@@ -155,28 +177,28 @@ def _payments_record(*, charges: dict) -> dict[int, Payment]:
             .select_related("customer", "plan", "esim").filter(pk__in=order_ids).order_by("pk"))}
         payments = {payment.pk: payment for payment in (
             Payment.objects.select_for_update().filter(pk__in=charges).order_by("pk"))}
-        changed, paid = [], []
+        referenced: list[Payment] = []
+        moves: list[tuple[Payment, PaymentMove]] = []
+        paid: list[tuple[Order, Payment]] = []
         for payment in payments.values():
             payment.order = order = orders[payment.order_id]
             charge = charges[payment.pk]
-            if _payment_take_in(payment, charge, order_paid=order.paid_at is not None
-                                or any(o is order for o, _p in paid)):
-                changed.append(payment)
-                if payment.status == Payment.Status.SUCCEEDED:
+            if not payment.gateway_reference and charge.reference:
+                payment.gateway_reference = charge.reference
+                referenced.append(payment)
+            move = payment_move_for_charge(payment, charge, order_paid=order.paid_at is not None
+                                           or any(o is order for o, _p in paid))
+            if move is not None:
+                moves.append((payment, move))
+                if move.to == Payment.Status.SUCCEEDED:
                     paid.append((order, payment))
-        _payments_save(changed)
+        _payments_save(referenced=referenced, moves=moves)
         if paid:
             _orders_mark_paid(paid=paid)
-        duplicates = [p.pk for p in changed if p.failure_code == DUPLICATE]
+        duplicates = [p.pk for p, move in moves if move.failure_code == DUPLICATE]
         if duplicates:
             transaction.on_commit(lambda: _enqueue_duplicate_refunds(duplicates))
     return payments
-
-
-# The failure code of a payment that succeeded after its order was already paid, and of
-# one the gateway then would not refund (support refunds it by hand).
-DUPLICATE = "paid_twice"
-DUPLICATE_NOT_REFUNDED = "paid_twice_refund_refused"
 
 
 def _enqueue_duplicate_refunds(payment_ids: list[int]) -> None:
@@ -201,13 +223,12 @@ def payment_refund_duplicate(*, payment_id: int) -> Payment:
             raise
         # The gateway will not refund it (disputed, say): support takes it from here.
         log.error("duplicate payment %s could not be refunded: %s", payment.pk, exc)
-        Payment.objects.filter(pk=payment_id, failure_code=DUPLICATE).update(
-            failure_code=DUPLICATE_NOT_REFUNDED, updated_at=timezone.now(),
-            failure_message=f"Paid twice; the refund was refused: {exc}"[:255])
+        payment_mark_duplicate_refund_refused(payment_id=payment_id, reason=str(exc),
+                                              at=timezone.now())
         return Payment.objects.get(pk=payment_id)
     with transaction.atomic():
-        if Payment.objects.filter(pk=payment_id, refunded_at__isnull=True).update(
-                refunded_at=timezone.now(), refund_reference=reference):
+        if payment_mark_duplicate_refunded(payment_id=payment_id, refund_reference=reference,
+                                           at=timezone.now()):
             payment = Payment.objects.select_related("order__customer").get(pk=payment_id)
             notification_request(kind=Notification.Kind.DUPLICATE_REFUNDED, payment=payment)
             log.warning("order %s: duplicate payment %s refunded (%s)", payment.order.number,
@@ -222,52 +243,12 @@ def payment_list_duplicates_to_refund(*, quiet_for: timedelta, limit: int = 500)
                 .order_by("updated_at").values_list("pk", flat=True)[:limit])
 
 
-def _payments_save(payments: list[Payment]) -> None:
-    """Write what `_payment_take_in` changed: the references in one statement, the rest
-    in one per outcome (a batch has one or two), which costs far less than a CASE per
-    field and row."""
-    Payment.objects.bulk_update(payments, ["gateway_reference"])
-    outcomes = defaultdict(list)
-    for payment in payments:
-        outcomes[payment.status, payment.failure_code, payment.failure_message].append(payment.pk)
-    for (status, code, message), ids in outcomes.items():
-        Payment.objects.filter(pk__in=ids).update(status=status, failure_code=code,
-                                                  failure_message=message,
-                                                  updated_at=timezone.now())
-
-
-def _payment_take_in(payment: Payment, charge, *, order_paid: bool) -> bool:
-    """Move one locked payment as the gateway's charge says; True when it changed."""
-    changed = False
-    if not payment.gateway_reference and charge.reference:
-        payment.gateway_reference = charge.reference
-        changed = True
-    late_success = (payment.status == Payment.Status.FAILED and charge.status == "succeeded"
-                    and payment.failure_code not in (DUPLICATE, DUPLICATE_NOT_REFUNDED))
-    if payment.status not in Payment.OPEN_STATUSES and not late_success:
-        return changed
-    if late_success:
-        # The gateway took the money after all (a stale tab confirmed it again).
-        log.warning("payment %s failed here but succeeded at the gateway", payment.pk)
-    if charge.status == "succeeded" and order_paid:
-        # Paid twice (two tabs, two methods): this one is refunded once this commits.
-        log.error("order %s received a second successful payment (%s)",
-                  payment.order.number, payment.pk)
-        payment.status = Payment.Status.FAILED
-        payment.failure_code = DUPLICATE
-        payment.failure_message = "Succeeded after the order was paid: refunded."
-    elif charge.status == "succeeded":
-        payment.status = Payment.Status.SUCCEEDED
-    elif charge.status == "failed":
-        payment.status = Payment.Status.FAILED
-        payment.failure_code = charge.failure_code or "declined"
-        # The gateway's own words, for support; customers see Payment.explanation.
-        payment.failure_message = (charge.failure_message or payment.failure_code)[:255]
-    elif charge.status == "requires_action":
-        payment.status = Payment.Status.REQUIRES_ACTION
-    else:
-        return changed
-    return True
+def _payments_save(*, referenced: list[Payment],
+                   moves: list[tuple[Payment, PaymentMove]]) -> None:
+    """Write what the gateway's answers changed, for payments held locked: the new
+    references in one statement, the moves in one per outcome (payments_move)."""
+    Payment.objects.bulk_update(referenced, ["gateway_reference"])
+    payments_move(moves=moves, at=timezone.now())
 
 
 # A claim to call the gateway for an off-session payment older than this belongs to a
@@ -340,7 +321,11 @@ def _charge_claimed(*, payment: Payment, claimed_at):
             Payment.objects.filter(pk=payment.pk, charge_claimed_at=claimed_at).update(
                 charge_claimed_at=None)
         else:
-            _payment_fail_without_charge(payment_id=payment.pk, error=exc)
+            try:
+                payment_fail_uncharged(payment_id=payment.pk, reason=str(exc),
+                                       at=timezone.now())
+            except TransitionNotAllowed as moved:
+                log.warning("payment %s settled meanwhile: %s", payment.pk, moved)
         raise
 
 
@@ -412,12 +397,6 @@ def renewal_orders_charge(*, renewals: list[RenewalCharge]) -> dict[int, Payment
     return outcome
 
 
-def _payment_fail_without_charge(*, payment_id: int, error: Exception) -> None:
-    Payment.objects.filter(pk=payment_id, status__in=Payment.OPEN_STATUSES).update(
-        status=Payment.Status.FAILED, failure_code="gateway_error",
-        failure_message=str(error)[:255], updated_at=timezone.now())
-
-
 def card_setup_start(*, customer, cancel_url: str) -> PaymentMethod:
     """Start saving a card at the gateway. The customer enters it on the gateway's page,
     which sends them to `billing:card_setup_return` (or back to `cancel_url`)."""
@@ -444,14 +423,14 @@ def card_setup_finish(*, payment_method_id: int) -> PaymentMethod:
     except GatewayError as exc:
         if exc.retryable:
             raise
-        PaymentMethod.objects.filter(pk=method.pk, status=PaymentMethod.Status.PENDING).update(
-            status=PaymentMethod.Status.FAILED)
+        # Recorded meanwhile by the other caller (the return or the webhook), or removed
+        # by the customer: what is recorded stands.
+        with suppress(TransitionNotAllowed):
+            card_mark_failed(payment_method_id=method.pk)
         return PaymentMethod.objects.get(pk=method.pk)
     if saved is not None:
-        PaymentMethod.objects.filter(pk=method.pk, status=PaymentMethod.Status.PENDING).update(
-            status=PaymentMethod.Status.ACTIVE, reference=saved.reference, brand=saved.brand,
-            last4=saved.last4, exp_month=saved.exp_month, exp_year=saved.exp_year,
-            saved_at=timezone.now())
+        with suppress(TransitionNotAllowed):  # the same
+            card_mark_saved(payment_method_id=method.pk, saved=saved, at=timezone.now())
     return PaymentMethod.objects.get(pk=method.pk)
 
 
@@ -471,8 +450,7 @@ def card_remove(*, payment_method_id: int) -> PaymentMethod:
             raise OrderError(_("This card pays the auto-renewal of “%(name)s”. Choose "
                                "another card there or switch auto-renewal off first.")
                              % {"name": in_use})
-        method.status = PaymentMethod.Status.REMOVED
-        method.save(update_fields=["status"])
+        card_mark_removed(method=method)
     if method.reference:
         try:
             get_gateway(method.gateway).card_remove(reference=method.reference)
@@ -501,19 +479,15 @@ def payment_claim_for_reconciliation(*, quiet_for: timedelta, give_up_after: tim
 def _orders_mark_paid(*, paid: list[tuple[Order, Payment]]) -> None:
     """Called with the orders locked, once their money is in: each gets its eSIM or its
     bundle, its message and its receipt, and goes to the carrier after the commit."""
-    now = timezone.now()
     orders = [order for order, _payment in paid]
+    orders_mark_paid(orders=orders, at=timezone.now())
     for order in orders:
-        order.status = Order.Status.PAID
-        order.paid_at = now
         if order.kind == Order.Kind.NEW_ESIM:
             order.esim = esim_services.esim_create_for_order(order=order)
             order.save(update_fields=["esim"])
     renewals = [order for order in orders if order.kind == Order.Kind.RENEWAL]
     esim_services.bundles_create_for_orders(orders=renewals)
     esim_services.esims_renewal_settled(esim_ids=[order.esim_id for order in renewals])
-    Order.objects.filter(pk__in=[order.pk for order in orders]).update(
-        status=Order.Status.PAID, paid_at=now)
     notifications_request_for_orders(kind=Notification.Kind.ORDER_PAID, orders=orders)
     # Last: the receipt counter stays locked until this transaction commits, so every
     # other order being paid waits for it; hold it for as short a time as possible.
@@ -591,10 +565,7 @@ def _orders_activation_begin(*, order_ids: list[int]) -> list[int]:
     """Count an activation attempt of each order that is paid or activating; returns
     those (any other is done, failed or refunded: nothing to do)."""
     now = timezone.now()
-    Order.objects.filter(pk__in=order_ids, status=Order.Status.PAID).update(
-        status=Order.Status.ACTIVATING, activation_started_at=now)
-    Order.objects.filter(pk__in=order_ids, status=Order.Status.ACTIVATING).update(
-        activation_attempts=F("activation_attempts") + 1, activation_attempted_at=now)
+    orders_activation_begin(order_ids=order_ids, at=now)
     return list(Order.objects.filter(pk__in=order_ids, status=Order.Status.ACTIVATING,
                                      activation_attempted_at=now)
                 .values_list("pk", flat=True))
@@ -608,8 +579,7 @@ def _orders_complete(*, order_ids: list[int]) -> None:
     with transaction.atomic():
         orders = list(Order.objects.select_for_update().filter(
             pk__in=order_ids, status=Order.Status.ACTIVATING).order_by("pk"))
-        Order.objects.filter(pk__in=[order.pk for order in orders]).update(
-            status=Order.Status.COMPLETED, completed_at=timezone.now())
+        orders_complete(order_ids=[order.pk for order in orders], at=timezone.now())
         esim_services.esims_mark_ready(esim_ids=[order.esim_id for order in orders])
         new = [order for order in orders if order.kind == Order.Kind.NEW_ESIM]
         if new:
@@ -643,16 +613,16 @@ def order_activation_run(*, order_id: int) -> None:
             raise
 
 
-@transaction.atomic
 def order_activation_fail(*, order_id: int, error: CarrierError) -> Order:
-    """The carrier refused, or kept failing past the limit: flag the order for support."""
-    order = Order.objects.select_for_update().get(pk=order_id)
-    if order.status in (Order.Status.PAID, Order.Status.ACTIVATING):
-        order.status = Order.Status.FAILED
-        order.failed_at = timezone.now()
-        order.failure_reason = f"[{error.code}] {error}" if error.code else str(error)
-        order.save(update_fields=["status", "failed_at", "failure_reason"])
-        log.error("order %s activation failed: %s", order.number, error)
+    """The carrier refused, or kept failing past the limit: flag the order for support.
+    An order completed, refunded or failed meanwhile stays as it is."""
+    try:
+        order_fail(order_id=order_id, at=timezone.now(),
+                   reason=f"[{error.code}] {error}" if error.code else str(error))
+    except TransitionNotAllowed:
+        return Order.objects.get(pk=order_id)
+    order = Order.objects.get(pk=order_id)
+    log.error("order %s activation failed: %s", order.number, error)
     return order
 
 
@@ -700,9 +670,7 @@ def order_refund(*, order_id: int, actor, reason: str) -> Order:
         if order.status == Order.Status.REFUNDED:
             return order
         now = timezone.now()
-        order.status = Order.Status.REFUNDED
-        order.refunded_at = now
-        order.save(update_fields=["status", "refunded_at"])
+        order_mark_refunded(order=order, at=now)
         note = credit_note_issue(receipt=order.receipt, reason=reason,
                                  refund_reference=refund_reference, at=now)
         staff_action_record(actor=actor, kind=StaffAction.Kind.REFUND, order=order,
@@ -714,13 +682,11 @@ def order_activation_retry(*, order_id: int, actor) -> Order:
     """Support asks for another activation attempt of a failed or stuck paid order."""
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
-        if order.status not in (Order.Status.FAILED, Order.Status.PAID,
-                                Order.Status.ACTIVATING):
-            raise OrderError(_("Only a paid order that is not active yet can be retried."))
-        order.status = Order.Status.ACTIVATING
-        order.failed_at = None
-        order.failure_reason = ""
-        order.save(update_fields=["status", "failed_at", "failure_reason"])
+        try:
+            order_activation_retry_mark(order=order)
+        except TransitionNotAllowed:
+            raise OrderError(_("Only a paid order that is not active yet can be retried.")
+                             ) from None
         staff_action_record(actor=actor, kind=StaffAction.Kind.RETRY_ACTIVATION, order=order,
                             esim=order.esim)
         transaction.on_commit(lambda: _enqueue_activation([order_id]))
