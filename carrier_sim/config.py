@@ -126,7 +126,7 @@ def _integer(minimum: int, maximum: int) -> Callable[[Any], int]:
             number = int(value)  # int("1.5") and int(None) raise, as they should
             if isinstance(value, float) and value != number:
                 raise ValueError
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
             raise ValueError("must be a whole number") from None
         if not minimum <= number <= maximum:
             raise ValueError(f"must be between {minimum} and {maximum}")

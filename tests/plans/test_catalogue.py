@@ -77,7 +77,7 @@ def test_inactive_or_unknown_plan_is_404(client, catalogue):
 
 
 def test_chosen_currency_is_remembered_on_the_account(alice_client, alice, catalogue):
-    alice_client.get("/plans/?currency=CNY")
+    alice_client.post(reverse("plans:set_currency"), {"currency": "CNY", "next": "/plans/"})
     alice.refresh_from_db()
     assert alice.currency == "CNY"
     assert "¥58.00" in alice_client.get("/plans/").content.decode()
