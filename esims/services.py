@@ -3,6 +3,7 @@
 Carrier calls are made outside database transactions and carry identifiers the carrier
 deduplicates on, so a step repeated after a crash or a timeout does nothing twice; each
 step's result is saved with a conditional update so that two runs never both write it.
+A change of state is one of the moves in esims/esim_states.py or esims/bundle_states.py.
 """
 
 import logging
@@ -14,20 +15,16 @@ from django.db.models import Q
 from django.utils import timezone
 
 from carrier import client as carrier
+from portal.states import TransitionNotAllowed
 
+from . import bundle_states, esim_states
 from .models import Bundle, ESim
 
 log = logging.getLogger(__name__)
 
-_BUNDLE_RANK = {Bundle.State.QUEUED: 0, Bundle.State.ACTIVE: 1, Bundle.State.DEPLETED: 2,
-                Bundle.State.EXPIRED: 2, Bundle.State.REVOKED: 2}
 _CARRIER_STATES = {"processing": Bundle.State.QUEUED, "queued": Bundle.State.QUEUED,
                    "active": Bundle.State.ACTIVE, "depleted": Bundle.State.DEPLETED,
                    "expired": Bundle.State.EXPIRED, "revoked": Bundle.State.REVOKED}
-
-
-class ESimError(Exception):
-    """A move the eSIM's state does not allow."""
 
 
 def esim_create_for_order(*, order) -> ESim:
@@ -118,9 +115,7 @@ def bundle_revoke(*, bundle: Bundle) -> None:
     """Withdraw a bundle at the carrier (if it got there) and here. Safe to repeat."""
     if bundle.applied_at is not None:
         carrier.bundle_revoke(reference=bundle.carrier_reference)
-    Bundle.objects.filter(pk=bundle.pk).exclude(
-        state__in=[Bundle.State.EXPIRED, Bundle.State.DEPLETED]).update(
-        state=Bundle.State.REVOKED)
+    bundle_states.bundle_mark_revoked(bundle_id=bundle.pk)
 
 
 def esim_cancel_unused(*, esim: ESim, call_prefix: str) -> bool:
@@ -128,7 +123,7 @@ def esim_cancel_unused(*, esim: ESim, call_prefix: str) -> bool:
     back to the carrier's pool and the eSIM is cancelled here. Returns False (and leaves
     it) when it is on a device already. Safe to repeat: the carrier answers a repeated
     call identifier with its first answer."""
-    if esim.state not in (ESim.State.PROVISIONING, ESim.State.READY) or not esim.iccid:
+    if not esim_states.ESIM.allows(esim.state, ESim.State.CANCELLED) or not esim.iccid:
         return False
     try:
         carrier.es2_cancel_order(iccid=esim.iccid, matching_id=esim.matching_id,
@@ -138,10 +133,11 @@ def esim_cancel_unused(*, esim: ESim, call_prefix: str) -> bool:
             return False
         if exc.code != carrier.ES2_NOT_ORDERED:
             raise
-    return bool(ESim.objects.filter(
-        pk=esim.pk, state__in=[ESim.State.PROVISIONING, ESim.State.READY]).update(
-        state=ESim.State.CANCELLED, auto_renew=False, renew_at=None, renewal_notice_at=None,
-        updated_at=timezone.now()))
+    try:
+        esim_states.esim_cancel(esim_id=esim.pk)
+    except TransitionNotAllowed:  # installed meanwhile (the report came in since)
+        return False
+    return True
 
 
 def topup_revoke(*, esim: ESim, reference: str) -> None:
@@ -190,10 +186,9 @@ def esim_renewal_schedule(*, esim_id: int, now: datetime | None = None) -> None:
 
 
 def esims_mark_ready(*, esim_ids: list[int]) -> None:
-    """Profiles released at the carrier: ready to install (a state only moves forward)."""
-    now = timezone.now()
-    ESim.objects.filter(pk__in=esim_ids, state=ESim.State.PROVISIONING).update(
-        state=ESim.State.READY, ready_at=now, updated_at=now)
+    """The orders of these eSIMs are at the carrier: each new one is ready to install
+    (the others are past that and stay as they are)."""
+    esim_states.esims_mark_ready(esim_ids=esim_ids)
 
 
 @transaction.atomic
@@ -206,18 +201,16 @@ def esim_record_download_progress(*, iccid: str, point: int, eid: str,
     esim = ESim.objects.select_for_update().filter(iccid=carrier.normalize_iccid(iccid)).first()
     if esim is None:
         return None
-    fields = []
+    changed = False
     if eid and not esim.eid:
-        esim.eid = eid
-        fields.append("eid")
-    if point == 4 and esim.state in (ESim.State.PROVISIONING, ESim.State.READY):
-        esim.state = ESim.State.INSTALLED
-        esim.installed_at = at
-        fields += ["state", "installed_at"]
+        changed = bool(ESim.objects.filter(pk=esim.pk, eid="").update(
+            eid=eid, updated_at=timezone.now()))
+    if point == 4:
+        changed = esim_states.esim_mark_installed(esim_id=esim.pk, at=at) or changed
     elif point == 1:
         log.warning("profile download failed on the device for eSIM %s", esim.pk)
-    if fields:
-        esim.save(update_fields=[*fields, "updated_at"])
+    if changed:
+        esim.refresh_from_db()
     return esim
 
 
@@ -225,28 +218,15 @@ def esim_record_download_progress(*, iccid: str, point: int, eid: str,
 def bundle_update_from_carrier(*, reference: str, carrier_bundle: carrier.CarrierBundle,
                                reported_at: datetime) -> Bundle | None:
     """Take in what the carrier says of a bundle. Usage reports lag and may arrive out of
-    order: an older report never overwrites a newer one, and states only move forward."""
+    order: an older report never overwrites a newer one, and the state moves only as
+    esims/bundle_states.py allows (a report it refuses is logged, not raised)."""
     bundle = (Bundle.objects.select_for_update().select_related("esim")
               .filter(carrier_reference=reference).first())
     if bundle is None:
         return None
     if bundle.usage_reported_at and reported_at < bundle.usage_reported_at:
         return bundle
-    new_state = _CARRIER_STATES.get(carrier_bundle.state, bundle.state)
-    if _BUNDLE_RANK[new_state] < _BUNDLE_RANK[bundle.state]:
-        new_state = bundle.state
-    if new_state == Bundle.State.ACTIVE and bundle.state != Bundle.State.ACTIVE:
-        # The carrier starts a bundle only once the one before has ended, even when the
-        # report of that end was lost or is still on its way.
-        (Bundle.objects.filter(esim=bundle.esim_id, state=Bundle.State.ACTIVE)
-         .exclude(pk=bundle.pk).update(state=Bundle.State.EXPIRED))
-    if new_state == Bundle.State.ACTIVE and bundle.esim.state == ESim.State.EXPIRED:
-        # A renewal brought an expired eSIM back: the profile is on the device still.
-        bundle.esim.state = ESim.State.INSTALLED
-        bundle.esim.save(update_fields=["state", "updated_at"])
-    started = new_state == Bundle.State.ACTIVE and bundle.state != Bundle.State.ACTIVE
     was_due = _renewal_threshold_reached(bundle)
-    bundle.state = new_state
     if carrier_bundle.initial_bytes is not None:
         bundle.data_allowance_bytes = carrier_bundle.initial_bytes
         bundle.data_used_bytes = max(0, carrier_bundle.initial_bytes
@@ -256,10 +236,17 @@ def bundle_update_from_carrier(*, reference: str, carrier_bundle: carrier.Carrie
     bundle.starts_at = carrier_bundle.start or bundle.starts_at
     bundle.ends_at = carrier_bundle.end or bundle.ends_at
     bundle.usage_reported_at = reported_at
-    bundle.save(update_fields=["state", "data_allowance_bytes", "data_used_bytes",
-                               "starts_at", "ends_at", "usage_reported_at"])
-    if bundle.state not in (Bundle.State.ACTIVE, Bundle.State.QUEUED):
-        _esim_expire_if_nothing_left(bundle.esim)
+    moved = bundle_states.bundle_take_carrier_state(
+        bundle=bundle, reported=_CARRIER_STATES.get(carrier_bundle.state, bundle.state),
+        fields=["data_allowance_bytes", "data_used_bytes", "starts_at", "ends_at",
+                "usage_reported_at"])
+    started = moved and bundle.state == Bundle.State.ACTIVE
+    # The eSIM is locked with the bundle (select_related above): its state is current.
+    if started and bundle.esim.state == ESim.State.EXPIRED:
+        # A renewal brought an expired eSIM back: the profile is on the device still.
+        esim_states.esim_reactivate(esim_id=bundle.esim_id)
+    elif bundle.state not in (Bundle.State.ACTIVE, Bundle.State.QUEUED):
+        esim_states.esim_expire(esim_id=bundle.esim_id)  # if nothing is left to run
     if bundle.esim.auto_renew and bundle.state == Bundle.State.ACTIVE and (
             started or (_renewal_threshold_reached(bundle) and not was_due)):
         esim_renewal_schedule(esim_id=bundle.esim_id)
@@ -270,15 +257,6 @@ def _renewal_threshold_reached(bundle: Bundle) -> bool:
     allowance = bundle.data_allowance_bytes
     return bool(allowance) and (bundle.data_used_bytes * 100
                                 >= allowance * settings.AUTO_RENEW_DATA_PERCENT)
-
-
-def _esim_expire_if_nothing_left(esim: ESim) -> None:
-    if esim.state not in (ESim.State.INSTALLED, ESim.State.READY):
-        return
-    live = esim.bundles.filter(Q(state=Bundle.State.ACTIVE) | Q(state=Bundle.State.QUEUED))
-    if not live.exists():
-        esim.state = ESim.State.EXPIRED
-        esim.save(update_fields=["state", "updated_at"])
 
 
 _INSTALLED_AT_CARRIER = {"Installed"}
