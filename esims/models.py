@@ -80,6 +80,23 @@ class ESim(models.Model):
             models.Index(fields=["renewal_notice_at"], name="esim_renew_notice_idx",
                          condition=Q(renewal_notice_at__isnull=False)),
         ]
+        # Each state and the timestamps its moves set (esims/esim_states.py).
+        constraints = [
+            models.CheckConstraint(condition=~Q(state="ready") | Q(ready_at__isnull=False),
+                                   name="esim_ready_has_ready_at"),
+            models.CheckConstraint(
+                condition=~Q(state="installed") | Q(installed_at__isnull=False),
+                name="esim_installed_has_installed_at"),
+            # Only a profile no device has is withdrawn.
+            models.CheckConstraint(
+                condition=~Q(state="cancelled") | Q(installed_at__isnull=True),
+                name="esim_cancelled_never_installed"),
+            # Only a profile that was ready or installed ends or is suspended.
+            models.CheckConstraint(
+                condition=(~Q(state__in=["expired", "suspended"]) | Q(ready_at__isnull=False)
+                           | Q(installed_at__isnull=False)),
+                name="esim_expired_or_suspended_was_ready"),
+        ]
 
     def __str__(self):
         return f"{self.nickname} ({self.iccid or '-'})"

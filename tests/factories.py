@@ -80,6 +80,12 @@ class ESimFactory(factory.django.DjangoModelFactory):
     iccid = factory.Sequence(lambda n: f"89882470000{n:08d}")
     smdp_address = "smdp.carrier-sim.example"
     matching_id = factory.Sequence(lambda n: f"MATCH-{n:06d}")
+    # Dated as its state needs (the constraints in esims/models.py).
+    ready_at = factory.LazyAttribute(
+        lambda esim: None if esim.state == ESim.State.PROVISIONING else timezone.now())
+    installed_at = factory.LazyAttribute(
+        lambda esim: timezone.now() if esim.state in (
+            ESim.State.INSTALLED, ESim.State.SUSPENDED, ESim.State.EXPIRED) else None)
 
 
 class BundleFactory(factory.django.DjangoModelFactory):
