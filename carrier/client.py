@@ -18,9 +18,10 @@ from datetime import datetime
 
 import requests
 from django.conf import settings
-from django.utils.dateparse import parse_datetime
 
 from portal.errors import ExternalError, ensure_outside_transaction, retry_after_seconds
+
+from .schemas import CarrierBundleReport, ValidationError, first_error
 
 log = logging.getLogger(__name__)
 
@@ -63,17 +64,19 @@ class CarrierBundle:
     end: datetime | None
 
     @classmethod
-    def from_json(cls, data: dict) -> "CarrierBundle":
-        return cls(
-            reference=data["reference"],
-            state=data["state"],
-            unlimited=bool(data.get("unlimited")),
-            initial_bytes=data.get("initial_quantity_bytes"),
-            remaining_bytes=data.get("remaining_quantity_bytes"),
-            used_bytes=int(data.get("used_bytes") or 0),
-            start=parse_datetime(data["start"]) if data.get("start") else None,
-            end=parse_datetime(data["end"]) if data.get("end") else None,
-        )
+    def from_json(cls, data: object) -> "CarrierBundle":
+        """A bundle as the carrier's API describes it, checked with the same schema as
+        its callbacks (carrier/schemas.py); an answer that does not fit is the carrier's
+        fault, not a refusal, so it may pass."""
+        try:
+            report = CarrierBundleReport.model_validate(data)
+        except ValidationError as exc:
+            raise CarrierUnavailable(f"unreadable bundle: {first_error(exc)}",
+                                     code="protocol") from exc
+        return cls(reference=report.reference, state=report.state, unlimited=report.unlimited,
+                   initial_bytes=report.initial_quantity_bytes,
+                   remaining_bytes=report.remaining_quantity_bytes,
+                   used_bytes=report.used_bytes, start=report.start, end=report.end)
 
 
 _local = threading.local()
@@ -117,6 +120,17 @@ def _request(method: str, path: str, body: dict | None, headers: dict) -> reques
     return response
 
 
+def _text(data: dict, name: str, *, function: str, required: bool = True) -> str:
+    """A short text field of the carrier's answer; a missing or odd one is the carrier's
+    fault (a protocol error that may pass), never a KeyError in a task."""
+    value = data.get(name)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or not value or len(value) > 255:
+        raise CarrierUnavailable(f"{function}: answer without a usable {name}", code="protocol")
+    return value
+
+
 def _json_or_none(response: requests.Response) -> dict | None:
     try:
         data = response.json()
@@ -156,14 +170,15 @@ def _es2(function: str, call_id: str, **fields) -> dict:
 def es2_download_order(*, call_id: str) -> str:
     """Reserve a profile; returns its ICCID."""
     data = _es2("downloadOrder", call_id)
-    return normalize_iccid(data["iccid"])
+    return normalize_iccid(_text(data, "iccid", function="downloadOrder"))
 
 
 def es2_confirm_order(*, iccid: str, call_id: str) -> ProfileOrder:
     """Confirm and release the profile so a device can download it."""
     data = _es2("confirmOrder", call_id, iccid=iccid, releaseFlag=True)
-    return ProfileOrder(iccid=iccid, matching_id=data["matchingId"],
-                        smdp_address=data["smdpAddress"], eid=data.get("eid") or "")
+    return ProfileOrder(iccid=iccid, matching_id=_text(data, "matchingId", function="confirmOrder"),
+                        smdp_address=_text(data, "smdpAddress", function="confirmOrder"),
+                        eid=_text(data, "eid", function="confirmOrder", required=False))
 
 
 # SGP.22 status codes cancelOrder answers when there is no order left to withdraw.
@@ -250,13 +265,19 @@ class CarrierProfile:
 
 def profile_get(*, iccid: str) -> CarrierProfile:
     data = _api("GET", f"/api/v1/esims/{iccid}")
-    return CarrierProfile(iccid=normalize_iccid(data["iccid"]), state=data["profile_state"],
-                          eid=data.get("eid") or "")
+    where = f"/api/v1/esims/{iccid}"
+    return CarrierProfile(iccid=normalize_iccid(_text(data, "iccid", function=where)),
+                          state=_text(data, "profile_state", function=where),
+                          eid=_text(data, "eid", function=where, required=False))
 
 
 def bundle_list(*, iccid: str) -> list[CarrierBundle]:
     data = _api("GET", f"/api/v1/esims/{iccid}/bundles")
-    return [CarrierBundle.from_json(item) for item in data.get("bundles", [])]
+    bundles = data.get("bundles", [])
+    if not isinstance(bundles, list):
+        raise CarrierUnavailable(f"/api/v1/esims/{iccid}/bundles: unreadable answer",
+                                 code="protocol")
+    return [CarrierBundle.from_json(item) for item in bundles]
 
 
 def bundle_revoke(*, reference: str) -> CarrierBundle:
