@@ -100,7 +100,7 @@ def make_due(iccids: list[str]) -> None:
         methods = PaymentMethod.objects.bulk_create(
             [PaymentMethod(customer=u, gateway="simulated", setup_reference=c.reference,
                            reference=c.reference, status="active", brand="visa",
-                           last4="4242", exp_month=12, exp_year=2030)
+                           last4="4242", exp_month=12, exp_year=2030, saved_at=now)
              for u, c in zip(users, cards, strict=True)], batch_size=2000)
         esims = ESim.objects.bulk_create(
             [ESim(owner=u, nickname="Phone", state=ESim.State.INSTALLED, iccid=iccid,
