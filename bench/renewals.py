@@ -106,7 +106,7 @@ def make_due(iccids: list[str]) -> None:
             [ESim(owner=u, nickname="Phone", state=ESim.State.INSTALLED, iccid=iccid,
                   smdp_address="smdp.example", matching_id=f"M{i}", auto_renew=True,
                   auto_renew_since=now, renewal_plan=plan, renewal_payment_method=m,
-                  renew_at=now - timedelta(minutes=1))
+                  renew_at=now - timedelta(minutes=1), installed_at=now)
              for i, (u, m, iccid) in enumerate(zip(users, methods, iccids, strict=True))],
             batch_size=2000)
         orders = Order.objects.bulk_create(
@@ -137,9 +137,10 @@ def fill_to(total: int) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {ESim._meta.db_table} (owner_id, nickname, state, eid, smdp_address, "  # noqa: S608
-            "matching_id, auto_renew, created_at, updated_at, renew_at, renewal_attention) "
+            "matching_id, auto_renew, created_at, updated_at, renew_at, renewal_attention, "
+            "installed_at) "
             "SELECT %s, 'Filler', 'installed', '', '', '', n %% 3 = 0, now(), now(), "
-            "CASE WHEN n %% 3 = 0 THEN now() + (n %% 40 + 2) * interval '1 day' END, '' "
+            "CASE WHEN n %% 3 = 0 THEN now() + (n %% 40 + 2) * interval '1 day' END, '', now() "
             "FROM generate_series(1, %s) AS n", [owner, total - have])
         # Vacuumed and checkpointed now, so that neither autovacuum nor the checkpointer
         # does it in the middle of the timings.
