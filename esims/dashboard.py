@@ -92,10 +92,12 @@ def _digest(value) -> str:
 
 
 def _render_card(esim: ESim) -> str:
-    bundle = selectors.esim_current_bundle(esim)
-    queued = [b for b in esim.live_bundles if b.state == Bundle.State.QUEUED and b != bundle]
+    live = selectors.esim_live_bundles(esim)
+    bundle = selectors.bundle_current(live)
+    queued = [b for b in selectors.bundles_queued(live) if b != bundle]
     return render_to_string("esims/_card.html", {
-        "esim": esim, "bundle": bundle, "queued": queued, "csrf_token": CSRF_PLACEHOLDER})
+        "esim": esim, "bundle": bundle, "queued": queued,
+        "topup_target": selectors.bundle_topup_target(live), "csrf_token": CSRF_PLACEHOLDER})
 
 
 def _cards_html(*, owner, keys: list[tuple[int, str]]) -> str:

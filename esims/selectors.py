@@ -1,6 +1,8 @@
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from django.shortcuts import get_object_or_404
 
@@ -12,6 +14,80 @@ LIVE_STATES = (Bundle.State.ACTIVE, Bundle.State.QUEUED)
 def live_bundles() -> QuerySet[Bundle]:
     """Running and waiting bundles in the order they run: prefetched as `live_bundles`."""
     return Bundle.objects.filter(state__in=LIVE_STATES).order_by("created_at", "pk")
+
+
+def running_bundles(*, esim_ids: Iterable[int]) -> QuerySet[Bundle]:
+    """The bundle each of these eSIMs runs now (`bundle_running`), as one query."""
+    return Bundle.objects.filter(esim_id__in=esim_ids, state=Bundle.State.ACTIVE)
+
+
+def esim_live_bundles(esim: ESim) -> list[Bundle]:
+    """The eSIM's running and waiting bundles, in run order: those prefetched as
+    `live_bundles` when they were (the dashboard, a batch of messages), else one query."""
+    if hasattr(esim, "live_bundles"):
+        return esim.live_bundles
+    return list(live_bundles().filter(esim=esim))
+
+
+# --- Which bundle runs: rules over bundles already fetched, so that a page or a batch
+# that has the rows asks no more queries, and one that has not asks one
+# (`esim_live_bundles`). Every caller goes through these.
+
+def bundle_running(bundles: Iterable[Bundle]) -> Bundle | None:
+    """The bundle the eSIM runs now: the active one (the carrier runs one at a time, and
+    `bundle_one_active_per_esim` holds it), whatever its data says; None between plans."""
+    return next((b for b in bundles if b.state == Bundle.State.ACTIVE), None)
+
+
+def bundles_queued(bundles: Iterable[Bundle]) -> list[Bundle]:
+    """The bundles waiting to run, in the order they will (`bundles` in run order)."""
+    return [b for b in bundles if b.state == Bundle.State.QUEUED]
+
+
+def bundle_current(bundles: Sequence[Bundle]) -> Bundle | None:
+    """The bundle a page shows as the eSIM's plan: the running one, else the first
+    waiting (`bundles` are its live bundles in run order)."""
+    return bundle_running(bundles) or (bundles[0] if bundles else None)
+
+
+def bundle_topup_target(bundles: Iterable[Bundle]) -> Bundle | None:
+    """The bundle a top-up adds data to: the running one, when it has an allowance (an
+    unlimited plan takes no top-up)."""
+    running = bundle_running(bundles)
+    return running if running is not None and not running.is_unlimited else None
+
+
+def renewal_threshold_reached(bundle: Bundle) -> bool:
+    """`AUTO_RENEW_DATA_PERCENT` of the bundle's data is used (never, when unlimited)."""
+    allowance = bundle.data_allowance_bytes
+    if not allowance:
+        return False
+    return bundle.data_used_bytes * 100 >= allowance * settings.AUTO_RENEW_DATA_PERCENT
+
+
+def renewal_charge_time(bundle: Bundle, *, now: datetime) -> datetime | None:
+    """When an auto-renewal following this running bundle is charged (docs/renewals.md):
+    a set time before it ends (at most half its length, so that a day pass is not
+    renewed the moment it starts), or as soon as the set share of its data is used;
+    None while its end is not known."""
+    if bundle.ends_at is None:
+        return None
+    lead = min(timedelta(hours=settings.AUTO_RENEW_LEAD_HOURS),
+               timedelta(days=bundle.validity_days) / 2)
+    at = bundle.ends_at - lead
+    return min(at, now) if renewal_threshold_reached(bundle) else at
+
+
+def renewal_charge_at(bundles: Iterable[Bundle], *, now: datetime) -> datetime | None:
+    """When the auto-renewal of an eSIM with these bundles is charged: for the running
+    bundle, when it is the only live one. None when a plan is queued already (renewed:
+    the next cycle starts with that plan), when nothing runs, or while the running
+    plan's end is not known."""
+    bundles = list(bundles)
+    running = bundle_running(bundles)
+    if running is None or bundles_queued(bundles):
+        return None
+    return renewal_charge_time(running, now=now)
 
 
 def esim_list_for_dashboard(*, owner) -> QuerySet[ESim]:
@@ -28,10 +104,11 @@ def esim_get_for_owner(*, owner, pk: int) -> ESim:
 
 
 def esim_current_bundle(esim: ESim) -> Bundle | None:
-    bundles = esim.live_bundles if hasattr(esim, "live_bundles") else list(
-        live_bundles().filter(esim=esim))
-    active = [b for b in bundles if b.state == Bundle.State.ACTIVE]
-    return active[0] if active else (bundles[0] if bundles else None)
+    return bundle_current(esim_live_bundles(esim))
+
+
+def esim_running_bundle(*, esim: ESim) -> Bundle | None:
+    return bundle_running(esim_live_bundles(esim))
 
 
 @dataclass(frozen=True)
@@ -43,14 +120,13 @@ class RenewalPeriod:
 
 def renewal_period(*, esim: ESim, validity_days: int, now: datetime) -> RenewalPeriod:
     """When a plan bought now for this eSIM would run: after the running plan and any
-    plans already waiting, or from now when nothing runs (DESIGN: renewal rules)."""
-    live = list(live_bundles().filter(esim=esim))
-    active = next((b for b in live if b.state == Bundle.State.ACTIVE), None)
-    waiting = [b for b in live if b.state == Bundle.State.QUEUED]
+    plans already waiting, or from now when nothing runs (docs/renewals.md)."""
+    live = esim_live_bundles(esim)
+    active = bundle_running(live)
     length = timedelta(days=validity_days)
     if active is not None and active.ends_at is not None:
-        start = active.ends_at + sum((timedelta(days=b.validity_days) for b in waiting),
-                                     timedelta())
+        start = active.ends_at + sum((timedelta(days=b.validity_days)
+                                      for b in bundles_queued(live)), timedelta())
         return RenewalPeriod(starts_at=start, ends_at=start + length, after_current=True)
     if not live and esim.state in (ESim.State.INSTALLED, ESim.State.EXPIRED):
         return RenewalPeriod(starts_at=now, ends_at=now + length, after_current=False)
@@ -67,11 +143,11 @@ def bundle_expected_period(bundle: Bundle, *, live: list[Bundle] | None = None) 
     if live is None:
         live = list(live_bundles().filter(esim=bundle.esim_id))
     before = [b for b in live if b.created_at <= bundle.created_at and b.pk != bundle.pk]
-    active = next((b for b in before if b.state == Bundle.State.ACTIVE), None)
+    active = bundle_running(before)
     if active is None or active.ends_at is None:
         return RenewalPeriod(starts_at=None, ends_at=None, after_current=bool(before))
-    start = active.ends_at + sum((timedelta(days=b.validity_days) for b in before
-                                  if b.state == Bundle.State.QUEUED), timedelta())
+    start = active.ends_at + sum((timedelta(days=b.validity_days)
+                                  for b in bundles_queued(before)), timedelta())
     return RenewalPeriod(starts_at=start, ends_at=start + timedelta(days=bundle.validity_days),
                          after_current=True)
 
@@ -83,6 +159,5 @@ def esim_last_plan_code(*, esim: ESim) -> str | None:
 
 
 def esim_topup_target(*, esim: ESim) -> Bundle | None:
-    """The running bundle a top-up would add data to: active and not unlimited."""
-    return (esim.bundles.filter(state=Bundle.State.ACTIVE, data_allowance_bytes__isnull=False)
-            .first())
+    """The running bundle a top-up would add data to (`bundle_topup_target`)."""
+    return bundle_topup_target(esim_live_bundles(esim))
