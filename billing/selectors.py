@@ -1,14 +1,29 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from django.conf import settings
+from django.db.models import QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from esims.models import ESim
+from plans.models import Plan
+from plans.selectors import plans_with_price
 
-from .models import CreditNote, Order, Payment, Receipt
+from .gateways import GatewayUnavailable, get_gateway, simulated_payments_allowed
+from .models import (
+    CreditNote,
+    Order,
+    Payment,
+    PaymentMethod,
+    Receipt,
+    SimulatedCard,
+    SimulatedCharge,
+)
 
 
 def order_get_for_customer(*, customer, number: str) -> Order:
@@ -43,47 +58,132 @@ def order_last_failed_payment(*, order: Order) -> Payment | None:
     return order.payments.filter(status=Payment.Status.FAILED).order_by("-created_at").first()
 
 
+def order_payment_awaiting_confirmation(*, order: Order) -> Payment | None:
+    """An auto-renewal charge waiting for the customer to confirm it with their bank
+    (3-D Secure): paying the order finishes this one rather than opening another."""
+    return order.payments.filter(status=Payment.Status.REQUIRES_ACTION,
+                                 off_session=True).first()
+
+
+def topup_plans(*, currency: str) -> list[Plan]:
+    """The top-ups on sale, priced in the currency, smallest first."""
+    return list(plans_with_price(currency=currency).filter(is_topup=True)
+                .order_by("data_mb", "pk"))
+
+
+# --- Saved cards ----------------------------------------------------------------------
+
+def payment_gateway_name() -> str | None:
+    """The gateway that takes payments and saves cards here, or None when none may (the
+    simulated one where simulated payments are not allowed)."""
+    try:
+        return get_gateway().name
+    except GatewayUnavailable:
+        return None
+
+
+def card_usable_for_renewal(card: PaymentMethod | None, *, owner_id: int,
+                            gateway: str | None) -> bool:
+    """Whether auto-renewal may charge this card for an eSIM of `owner_id`: saved (not
+    pending, failed or removed), the owner's own, and saved at `gateway`, the gateway
+    that takes payments now. `cards_usable_for_renewal` is the same rule as a query."""
+    return (card is not None and card.status == PaymentMethod.Status.ACTIVE
+            and card.customer_id == owner_id and gateway is not None
+            and card.gateway == gateway)
+
+
+def cards_usable_for_renewal(*, customer, gateway: str | None) -> QuerySet[PaymentMethod]:
+    """The customer's cards `card_usable_for_renewal` accepts, newest first."""
+    if gateway is None:
+        return PaymentMethod.objects.none()
+    return PaymentMethod.objects.filter(customer=customer, gateway=gateway,
+                                        status=PaymentMethod.Status.ACTIVE)
+
+
+def card_get_for_customer(*, customer, pk: int) -> PaymentMethod:
+    """Another customer's card is a 404."""
+    return get_object_or_404(PaymentMethod, customer=customer, pk=pk)
+
+
+def card_get_for_setup(*, customer, reference: str, gateway: str | None = None) -> PaymentMethod:
+    """The card the customer is saving under this setup reference (at `gateway`, when
+    given); another customer's is a 404."""
+    extra = {"gateway": gateway} if gateway is not None else {}
+    return get_object_or_404(PaymentMethod, customer=customer, setup_reference=reference,
+                             **extra)
+
+
+# --- The simulated gateway's own pages -------------------------------------------------
+
+def _simulated_payments_only() -> None:
+    """The fake bank exists only where simulated payments are allowed."""
+    if not simulated_payments_allowed():
+        raise Http404("No simulated payments here.")
+
+
+def simulated_charge_get(*, reference: str) -> SimulatedCharge:
+    _simulated_payments_only()
+    return get_object_or_404(SimulatedCharge, reference=reference)
+
+
+def simulated_card_get_for_customer(*, customer, reference: str) -> SimulatedCard:
+    """The fake bank's card being saved, only for the customer saving it."""
+    _simulated_payments_only()
+    card_get_for_setup(customer=customer, reference=reference, gateway="simulated")
+    return get_object_or_404(SimulatedCard, reference=reference)
+
+
+# --- The order page -------------------------------------------------------------------
+
+class StepState(StrEnum):
+    DONE = "done"
+    CURRENT = "current"
+    WAITING = "waiting"
+    FAILED = "failed"
+
+
 @dataclass(frozen=True)
 class Step:
-    label: str
-    state: str  # "done", "current", "waiting" or "failed"
+    label: str | Promise
+    state: StepState
     at: datetime | None = None
 
 
 def order_steps(order: Order) -> list[Step]:
     """The order's journey as the customer sees it, for the live order page."""
+    S = StepState
     esim = order.esim
     failed = order.status == Order.Status.FAILED
     paid = order.paid_at is not None
     activated = order.completed_at is not None
-    steps = [Step(_("Order placed"), "done", order.created_at)]
-    steps.append(Step(_("Payment received"), "done" if paid else "current", order.paid_at))
+    steps = [Step(_("Order placed"), S.DONE, order.created_at)]
+    steps.append(Step(_("Payment received"), S.DONE if paid else S.CURRENT, order.paid_at))
     at_carrier = {Order.Kind.NEW_ESIM: _("Preparing your eSIM at the carrier"),
                   Order.Kind.RENEWAL: _("Adding the plan to your eSIM at the carrier"),
-                  Order.Kind.TOPUP: _("Adding the data at the carrier")}[order.kind]
+                  Order.Kind.TOPUP: _("Adding the data at the carrier")}[Order.Kind(order.kind)]
     if failed:
-        steps.append(Step(at_carrier, "failed", order.failed_at))
+        steps.append(Step(at_carrier, S.FAILED, order.failed_at))
         return steps
-    steps.append(Step(at_carrier, "done" if activated else ("current" if paid else "waiting"),
+    steps.append(Step(at_carrier, S.DONE if activated else (S.CURRENT if paid else S.WAITING),
                       order.completed_at))
     if order.kind == Order.Kind.NEW_ESIM:
         installed = esim is not None and esim.installed_at is not None
-        steps.append(Step(_("Ready to install"), "done" if activated else "waiting",
+        steps.append(Step(_("Ready to install"), S.DONE if activated else S.WAITING,
                           esim.ready_at if esim else None))
         steps.append(Step(_("Installed on your device"),
-                          "done" if installed else ("current" if activated else "waiting"),
+                          S.DONE if installed else (S.CURRENT if activated else S.WAITING),
                           esim.installed_at if esim else None))
         return steps
     if order.kind == Order.Kind.TOPUP:
-        steps.append(Step(_("Added to your current plan"), "done" if activated else "waiting",
+        steps.append(Step(_("Added to your current plan"), S.DONE if activated else S.WAITING,
                           order.completed_at))
         return steps
     bundle = getattr(order, "bundle", None)
     if bundle is not None and bundle.starts_at is not None:
-        steps.append(Step(_("Active on your eSIM"), "done", bundle.starts_at))
+        steps.append(Step(_("Active on your eSIM"), S.DONE, bundle.starts_at))
     else:
         steps.append(Step(_("Waiting to start after the current plan"),
-                          "done" if activated else "waiting"))
+                          S.DONE if activated else S.WAITING))
     return steps
 
 

@@ -1,7 +1,7 @@
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from esims import selectors as esim_selectors
-from plans.selectors import CatalogueFilter, plan_get_for_sale, plan_list, plans_with_price
+from plans.selectors import CatalogueFilter, plan_get_for_sale, plan_list
 from plans.views import chosen_currency
 
 from . import selectors, services
@@ -20,9 +20,9 @@ from .forms import (
     SimulatedCardForm,
     SimulatedOutcomeForm,
 )
-from .gateways import GatewayError, GatewayUnavailable, simulated_payments_allowed
+from .gateways import GatewayError, GatewayUnavailable
 from .gateways.simulated import simulated_card_save, simulated_charge_decide
-from .models import Order, Payment, PaymentMethod, SimulatedCard, SimulatedCharge
+from .models import Order, Payment, PaymentMethod, SimulatedCharge
 from .receipt_pdf import credit_note_pdf, receipt_pdf
 
 
@@ -69,8 +69,7 @@ def topup(request, esim_pk):
     esim = esim_selectors.esim_get_for_owner(owner=request.user, pk=esim_pk)
     currency = chosen_currency(request)
     target = esim_selectors.esim_topup_target(esim=esim)
-    topups = list(plans_with_price(currency=currency).filter(is_topup=True)
-                  .order_by("data_mb", "pk"))
+    topups = selectors.topup_plans(currency=currency)
     if target is None or not topups:
         messages.info(request, _("A top-up adds data to a running plan, and this eSIM has "
                                  "none. Renew it instead."))
@@ -189,8 +188,8 @@ def pay(request, number):
                                                now=timezone.now())
     return render(request, "billing/pay.html", {
         "order": order, "period": period,
-        "awaiting_confirmation": order.payments.filter(
-            status=Payment.Status.REQUIRES_ACTION, off_session=True).exists(),
+        "awaiting_confirmation":
+            selectors.order_payment_awaiting_confirmation(order=order) is not None,
         "failed_payment": selectors.order_last_failed_payment(order=order)})
 
 
@@ -242,7 +241,7 @@ def card_add(request):
 @require_http_methods(["POST"])
 def card_remove(request, pk):
     """Remove one of the customer's saved cards; another customer's is a 404."""
-    method = get_object_or_404(PaymentMethod, customer=request.user, pk=pk)
+    method = selectors.card_get_for_customer(customer=request.user, pk=pk)
     back = _safe_next(request, reverse("esims:dashboard"))
     try:
         method = services.card_remove(payment_method_id=method.pk)
@@ -256,7 +255,7 @@ def card_remove(request, pk):
 @login_required
 def card_setup_return(request, reference):
     """Where the gateway sends the customer after entering a card; we ask the gateway."""
-    method = get_object_or_404(PaymentMethod, customer=request.user, setup_reference=reference)
+    method = selectors.card_get_for_setup(customer=request.user, reference=reference)
     back = request.session.get(_CARD_NEXT_SESSION_KEY, {}).get(reference,
                                                               reverse("esims:dashboard"))
     try:
@@ -276,16 +275,9 @@ def card_setup_return(request, reference):
 
 # --- The simulated gateway's own pages (what Stripe's hosted pages would be) ---
 
-def _simulated_charge(reference):
-    """The fake bank exists only where simulated payments are allowed."""
-    if not simulated_payments_allowed():
-        raise Http404("No simulated payments here.")
-    return get_object_or_404(SimulatedCharge, reference=reference)
-
-
 @require_http_methods(["GET", "POST"])
 def simulated_gateway(request, reference):
-    charge = _simulated_charge(reference)
+    charge = selectors.simulated_charge_get(reference=reference)
     if charge.status == SimulatedCharge.Status.REQUIRES_ACTION:
         return redirect("billing:simulated_authenticate", reference=reference)
     if charge.status != SimulatedCharge.Status.PENDING:
@@ -305,11 +297,8 @@ def simulated_gateway(request, reference):
 def simulated_card(request, reference):
     """The fake bank's "enter your card" page: the tester picks how the card behaves when
     charged later without them."""
-    if not simulated_payments_allowed():
-        raise Http404("No simulated payments here.")
-    card = get_object_or_404(SimulatedCard, reference=reference)
-    get_object_or_404(PaymentMethod, customer=request.user.pk, gateway="simulated",
-                      setup_reference=reference)  # only the customer saving it
+    card = selectors.simulated_card_get_for_customer(customer=request.user,
+                                                     reference=reference)
     done = reverse("billing:card_setup_return", args=[reference])
     if card.saved:
         return HttpResponseRedirect(done)
@@ -323,7 +312,7 @@ def simulated_card(request, reference):
 
 @require_http_methods(["GET", "POST"])
 def simulated_authenticate(request, reference):
-    charge = _simulated_charge(reference)
+    charge = selectors.simulated_charge_get(reference=reference)
     if charge.status != SimulatedCharge.Status.REQUIRES_ACTION:
         return HttpResponseRedirect(charge.return_url)
     form = SimulatedAuthenticationForm(request.POST or None)
