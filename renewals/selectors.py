@@ -1,16 +1,28 @@
 """What an eSIM's auto-renewal would do next, for its page, the dashboard and emails."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db.models import QuerySet
 from django.utils import timezone
 
-from billing.models import PaymentMethod
+from billing.models import Order, Payment, PaymentMethod
 from esims.models import Bundle, ESim
-from esims.selectors import RenewalPeriod, renewal_period
-from esims.services import renewal_charge_time
+from esims.selectors import (
+    RenewalPeriod,
+    bundle_running,
+    esim_last_plan_code,
+    esim_live_bundles,
+    renewal_charge_at,
+    renewal_period,
+)
 from plans.models import Plan
 from plans.selectors import plans_with_price
+
+# Every automatic renewal order's idempotency key starts so (`renewal_order_key`); one
+# ordered by hand carries its form's key instead.
+RENEWAL_KEY_PREFIX = "auto-renew:"
 
 
 @dataclass(frozen=True)
@@ -23,7 +35,7 @@ class RenewalPreview:
     period: RenewalPeriod | None
 
 
-def renewal_plans(*, currency: str):
+def renewal_plans(*, currency: str) -> QuerySet[Plan]:
     """Plans an eSIM can be auto-renewed with, priced in the customer's currency."""
     return (plans_with_price(currency=currency)
             .filter(is_topup=False, is_auto_renewable=True)
@@ -38,20 +50,37 @@ def renewal_plan_priced(*, plan: Plan | None, currency: str) -> Plan | None:
     return renewal_plans(currency=currency).filter(pk=plan.pk).first()
 
 
+def renewal_plan_offered_first(*, esim: ESim, plans: QuerySet[Plan]) -> Plan | None:
+    """The plan the auto-renewal page selects: the one chosen already, else the plan of
+    the eSIM's last bundle when `plans` has it, else the first of `plans`."""
+    if esim.renewal_plan is not None:
+        return esim.renewal_plan
+    return (plans.filter(code=esim_last_plan_code(esim=esim)).first() or plans.first())
+
+
+def renewal_order_key(*, esim: ESim, bundle: Bundle) -> str:
+    """One renewal order per cycle: per bundle followed, per switching on."""
+    since = int(esim.auto_renew_since.timestamp()) if esim.auto_renew_since else 0
+    return f"{RENEWAL_KEY_PREFIX}{esim.pk}:{bundle.pk}:{since}"
+
+
+def renewal_cycle_bundle(bundles: Sequence[Bundle]) -> Bundle | None:
+    """The bundle an auto-renewal follows (its order's key names it): the running one,
+    or once it has ended, the eSIM's last (`bundles` in the order they were made)."""
+    return bundle_running(bundles) or (bundles[-1] if bundles else None)
+
+
 def renewal_preview(*, esim: ESim, plan: Plan | None = None) -> RenewalPreview:
     """When, with what and for how much the next auto-renewal charge would be."""
     now = timezone.now()
     currency = esim.owner.currency
     plan = plan or esim.renewal_plan
     priced = renewal_plan_priced(plan=plan, currency=currency)
-    charge_at = None
-    live = list(esim.bundles.filter(state__in=[Bundle.State.ACTIVE, Bundle.State.QUEUED]))
-    active = next((b for b in live if b.state == Bundle.State.ACTIVE), None)
+    charge_at: datetime | None = None
     if esim.auto_renew and esim.renew_at is not None:
         charge_at = max(esim.renew_at, now)
-    elif active is not None and len(live) == 1:
-        charge_at = renewal_charge_time(active, now=now)
-        charge_at = max(charge_at, now) if charge_at else None
+    elif (due := renewal_charge_at(esim_live_bundles(esim), now=now)) is not None:
+        charge_at = max(due, now)
     period = (renewal_period(esim=esim, validity_days=plan.validity_days, now=now)
               if plan is not None else None)
     return RenewalPreview(plan=priced or plan, currency=currency,
@@ -60,6 +89,17 @@ def renewal_preview(*, esim: ESim, plan: Plan | None = None) -> RenewalPreview:
                           period=period)
 
 
-def saved_cards(*, customer, gateway: str):
-    return PaymentMethod.objects.filter(customer=customer, gateway=gateway,
-                                        status=PaymentMethod.Status.ACTIVE)
+def renewal_payment_needing_attention(*, esim: ESim) -> Payment | None:
+    """The last attempt of an auto-renewal still unpaid, failed or waiting for the bank's
+    confirmation by the customer, while the eSIM says so (as its dashboard card does)."""
+    if not esim.renewal_attention:
+        return None
+    order = (Order.objects.filter(esim=esim, kind=Order.Kind.RENEWAL,
+                                  status=Order.Status.PENDING_PAYMENT,
+                                  idempotency_key__startswith=RENEWAL_KEY_PREFIX)
+             .order_by("-created_at").first())
+    if order is None:
+        return None
+    return (order.payments.filter(status__in=[Payment.Status.FAILED,
+                                              Payment.Status.REQUIRES_ACTION])
+            .select_related("order").order_by("-created_at", "-pk").first())

@@ -11,6 +11,7 @@ charge however many runs there are.
 
 import logging
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from django.conf import settings
 from django.db import transaction
@@ -18,17 +19,24 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from billing import services as billing
-from billing.gateways import GatewayError, get_gateway
+from billing.gateways import GatewayError
 from billing.models import Order, Payment, PaymentMethod
+from billing.selectors import card_usable_for_renewal, payment_gateway_name
 from esims import services as esim_services
 from esims.models import Bundle, ESim
+from esims.selectors import (
+    bundle_running,
+    bundles_queued,
+    renewal_charge_at,
+    running_bundles,
+)
 from notifications.models import Notification
 from notifications.services import notification_request
 from plans.models import Plan
 from support import services as support_services
 from support.models import StaffAction
 
-from .selectors import renewal_plan_priced
+from .selectors import renewal_cycle_bundle, renewal_order_key, renewal_plan_priced
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +50,29 @@ class RenewalError(Exception):
     """A customer-facing reason why auto-renewal cannot be switched on as asked."""
 
 
+class RenewalOutcome(StrEnum):
+    """What one step of an eSIM's auto-renewal did (`renewal_run`, `renewal_run_many`)."""
+
+    OFF = "off"  # auto-renewal is off: nothing is scheduled
+    RENEWED = "renewed"  # a plan is queued already: nothing is due until it starts
+    NOTHING_TO_RENEW = "nothing_to_renew"  # the eSIM never had a plan
+    NOT_DUE = "not_due"  # woken early: rescheduled for the charge time
+    STOPPED = "stopped"  # switched off, or the eSIM can no longer take a plan
+    PAID = "paid"
+    BUSY = "busy"  # another run is charging it: looked at again later
+    PENDING = "pending"  # the gateway is still working on the charge
+    RETRY_SCHEDULED = "retry_scheduled"  # declined or waiting for 3-D Secure
+    GATEWAY_UNREACHABLE = "gateway_unreachable"  # renewal_run_many only: try it again
+
+
 def auto_renew_switch_on(*, esim: ESim, plan: Plan, card: PaymentMethod) -> ESim:
     """Switch auto-renewal on (or change its plan or card) and schedule the next charge."""
     if not esim.can_renew:
         raise RenewalError(_("This eSIM cannot be renewed in its current state."))
     if renewal_plan_priced(plan=plan, currency=esim.owner.currency) is None:
         raise RenewalError(_("This plan cannot be renewed automatically."))
-    if (card.customer_id != esim.owner_id or card.status != PaymentMethod.Status.ACTIVE
-            or card.gateway != get_gateway().name):
+    if not card_usable_for_renewal(card, owner_id=esim.owner_id,
+                                   gateway=payment_gateway_name()):
         raise RenewalError(_("Choose one of your saved cards."))
     with transaction.atomic():
         esim = ESim.objects.select_for_update().get(pk=esim.pk)
@@ -105,12 +128,6 @@ def renewal_claim_due(*, now: datetime | None = None, limit: int = 1000) -> list
     return due
 
 
-def renewal_order_key(*, esim: ESim, bundle: Bundle) -> str:
-    """One renewal order per cycle: per bundle followed, per switching on."""
-    since = int(esim.auto_renew_since.timestamp()) if esim.auto_renew_since else 0
-    return f"auto-renew:{esim.pk}:{bundle.pk}:{since}"
-
-
 def _attempts_allowed(order: Order, now: datetime) -> int:
     """The first attempt, plus each retry whose day (counted from the first) has come."""
     return 1 + sum(1 for days in settings.AUTO_RENEW_RETRY_DAYS
@@ -126,7 +143,7 @@ def _schedule(esim_id: int, at: datetime | None) -> None:
     ESim.objects.filter(pk=esim_id, auto_renew=True).update(renew_at=at)
 
 
-def renewal_run(*, esim_id: int, now: datetime | None = None) -> str:
+def renewal_run(*, esim_id: int, now: datetime | None = None) -> RenewalOutcome:
     """Take the eSIM's auto-renewal one step: charge the renewal when due, retry on the
     schedule, tell the customer, switch off after the last failure. Returns what it did.
     Raises GatewayError (retryable) when the gateway could not be reached: the caller
@@ -136,30 +153,30 @@ def renewal_run(*, esim_id: int, now: datetime | None = None) -> str:
         pk=esim_id)
     if not esim.auto_renew:
         ESim.objects.filter(pk=esim_id).update(renew_at=None)
-        return "off"
+        return RenewalOutcome.OFF
     bundles = list(esim.bundles.order_by("created_at", "pk"))
-    if any(b.state == Bundle.State.QUEUED for b in bundles):
+    if bundles_queued(bundles):
         _schedule(esim_id, None)  # renewed already; the next cycle starts with that plan
-        return "renewed"
-    active = next((b for b in bundles if b.state == Bundle.State.ACTIVE), None)
-    cycle = active or (bundles[-1] if bundles else None)
+        return RenewalOutcome.RENEWED
+    cycle = renewal_cycle_bundle(bundles)
     if cycle is None:
         _schedule(esim_id, None)
-        return "nothing_to_renew"
+        return RenewalOutcome.NOTHING_TO_RENEW
     key = renewal_order_key(esim=esim, bundle=cycle)
     order = Order.objects.filter(customer=esim.owner, idempotency_key=key).first()
     if order is None:
-        if active is not None:
-            charge_at = esim_services.renewal_charge_time(active, now=now)
-            if charge_at is not None and charge_at > now:
-                _schedule(esim_id, charge_at)  # woken early (the plan changed): not yet
-                return "not_due"
+        # Not yet only when the running plan's charge time is known and still ahead;
+        # a plan that has ended, or whose end is not known, is renewed now.
+        charge_at = renewal_charge_at(bundles, now=now)
+        if charge_at is not None and charge_at > now:
+            _schedule(esim_id, charge_at)  # woken early (the plan changed): not yet
+            return RenewalOutcome.NOT_DUE
         order = _renewal_order_create(esim=esim, key=key, cycle=cycle)
         if order is None:
-            return "stopped"
+            return RenewalOutcome.STOPPED
     if order.status != Order.Status.PENDING_PAYMENT:
         _schedule(esim_id, None)
-        return "paid"
+        return RenewalOutcome.PAID
     card = esim.renewal_payment_method
     payment = None
     try:
@@ -168,18 +185,18 @@ def renewal_run(*, esim_id: int, now: datetime | None = None) -> str:
             attempts_allowed=_attempts_allowed(order, now))
     except billing.ChargeInProgress:
         _schedule(esim_id, now + billing.CHARGE_CLAIM_TIMEOUT)
-        return "busy"
+        return RenewalOutcome.BUSY
     except GatewayError as exc:
         if exc.retryable:
             raise
         log.error("auto-renewal of eSIM %s: the gateway refused the charge: %s", esim_id, exc)
     order.refresh_from_db()
     if order.status != Order.Status.PENDING_PAYMENT:
-        return "paid"  # fulfilment has scheduled the next cycle
+        return RenewalOutcome.PAID  # fulfilment has scheduled the next cycle
     payment = payment or order.payments.order_by("-created_at", "-pk").first()
     if payment is not None and payment.status == Payment.Status.CREATED:
         _schedule(esim_id, now + PENDING_RECHECK)  # the gateway is still working on it
-        return "pending"
+        return RenewalOutcome.PENDING
     with transaction.atomic():
         attention = ESim.RenewalAttention.PAYMENT_FAILED
         if payment is not None and payment.status == Payment.Status.REQUIRES_ACTION:
@@ -192,18 +209,19 @@ def renewal_run(*, esim_id: int, now: datetime | None = None) -> str:
         next_at = _next_attempt_at(order, now)
         if next_at is None:
             _stop(esim=esim, cycle=cycle)
-            return "stopped"
+            return RenewalOutcome.STOPPED
         _schedule(esim_id, next_at)
-    return "retry_scheduled"
+    return RenewalOutcome.RETRY_SCHEDULED
 
 
-def renewal_run_many(*, esim_ids: list[int], now: datetime | None = None) -> dict[int, str]:
+def renewal_run_many(*, esim_ids: list[int],
+                     now: datetime | None = None) -> dict[int, RenewalOutcome]:
     """`renewal_run` for many eSIMs, with the usual case done as a set: a cycle whose
     charge is due and not ordered yet, with a plan and a card that can still be used, is
     ordered, charged and fulfilled together with the others (`billing.renewal_orders_charge`).
     Every other eSIM, and every renewal the set did not leave paid (a decline, 3-D Secure,
     the gateway out of reach), then takes its step through `renewal_run`, which knows
-    what comes next. Returns what was done for each eSIM; "gateway_unreachable" means try
+    what comes next. Returns what was done for each eSIM; GATEWAY_UNREACHABLE means try
     that one again later."""
     now = now or timezone.now()
     esims = list(ESim.objects.select_related("owner", "renewal_plan", "renewal_payment_method")
@@ -211,14 +229,17 @@ def renewal_run_many(*, esim_ids: list[int], now: datetime | None = None) -> dic
     bundles: dict[int, list[Bundle]] = {esim.pk: [] for esim in esims}
     for bundle in Bundle.objects.filter(esim__in=esims).order_by("created_at", "pk"):
         bundles[bundle.esim_id].append(bundle)
+    gateway = payment_gateway_name()
     priced: dict[tuple[int, str], Plan | None] = {}
     due = []
     for esim in esims:
-        if any(b.state == Bundle.State.QUEUED for b in bundles[esim.pk]):
-            continue
-        active = next((b for b in bundles[esim.pk] if b.state == Bundle.State.ACTIVE), None)
-        charge_at = active and esim_services.renewal_charge_time(active, now=now)
-        if charge_at is None or charge_at > now or esim.renewal_payment_method is None:
+        # The plain case only: a running plan whose charge time has come (none when a
+        # plan is queued already) and a card that can be charged.
+        active = bundle_running(bundles[esim.pk])
+        charge_at = renewal_charge_at(bundles[esim.pk], now=now)
+        card = esim.renewal_payment_method
+        if (active is None or charge_at is None or charge_at > now or card is None
+                or not card_usable_for_renewal(card, owner_id=esim.owner_id, gateway=gateway)):
             continue
         price_key = (esim.renewal_plan_id, esim.owner.currency)
         if price_key not in priced:
@@ -226,7 +247,7 @@ def renewal_run_many(*, esim_ids: list[int], now: datetime | None = None) -> dic
                                                     currency=esim.owner.currency)
         if priced[price_key] is not None:
             due.append(billing.RenewalCharge(
-                esim=esim, plan=priced[price_key], card=esim.renewal_payment_method,
+                esim=esim, plan=priced[price_key], card=card,
                 idempotency_key=renewal_order_key(esim=esim, bundle=active)))
     ordered = set(Order.objects.filter(
         customer__in=[r.esim.owner_id for r in due],
@@ -234,10 +255,10 @@ def renewal_run_many(*, esim_ids: list[int], now: datetime | None = None) -> dic
                                                                           flat=True))
     charged = billing.renewal_orders_charge(
         renewals=[r for r in due if r.idempotency_key not in ordered])
-    outcome = {}
+    outcome: dict[int, RenewalOutcome] = {}
     for esim_id, result in charged.items():
         if isinstance(result, Payment) and result.status == Payment.Status.SUCCEEDED:
-            outcome[esim_id] = "paid"
+            outcome[esim_id] = RenewalOutcome.PAID
     for esim_id in esim_ids:
         if esim_id in outcome:
             continue
@@ -245,7 +266,7 @@ def renewal_run_many(*, esim_ids: list[int], now: datetime | None = None) -> dic
             outcome[esim_id] = renewal_run(esim_id=esim_id, now=now)
         except GatewayError as exc:  # retryable: rate limit, network
             log.info("auto-renewal of eSIM %s: gateway not reachable (%s)", esim_id, exc)
-            outcome[esim_id] = "gateway_unreachable"
+            outcome[esim_id] = RenewalOutcome.GATEWAY_UNREACHABLE
     return outcome
 
 
@@ -254,8 +275,9 @@ def _renewal_order_create(*, esim: ESim, key: str, cycle: Bundle) -> Order | Non
     (and auto-renewal off, the customer told) when the plan or card can no longer be
     used."""
     priced = renewal_plan_priced(plan=esim.renewal_plan, currency=esim.owner.currency)
-    card = esim.renewal_payment_method
-    if priced is None or card is None or card.status != PaymentMethod.Status.ACTIVE:
+    if priced is None or not card_usable_for_renewal(
+            esim.renewal_payment_method, owner_id=esim.owner_id,
+            gateway=payment_gateway_name()):
         log.warning("auto-renewal of eSIM %s stopped: plan or card unavailable", esim.pk)
         with transaction.atomic():
             _stop(esim=esim, cycle=cycle)
@@ -286,8 +308,7 @@ def renewal_notices_send_due(*, now: datetime | None = None, limit: int = 1000) 
         due = list(ESim.objects.select_for_update(skip_locked=True)
                    .filter(renewal_notice_at__lte=now)
                    .values_list("pk", flat=True)[:limit])
-        for active in (Bundle.objects.filter(esim_id__in=due, state=Bundle.State.ACTIVE,
-                                             esim__auto_renew=True)
+        for active in (running_bundles(esim_ids=due).filter(esim__auto_renew=True)
                        .select_related("esim__owner")):
             notification_request(kind=Notification.Kind.RENEWAL_UPCOMING, bundle=active)
         ESim.objects.filter(pk__in=due).update(renewal_notice_at=None)

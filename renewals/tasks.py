@@ -41,14 +41,14 @@ def renewal_sweep() -> int:
 def renewal_run_batch(esim_ids: list[int]) -> None:
     outcome = services.renewal_run_many(esim_ids=esim_ids)
     for esim_id, done in outcome.items():
-        if done == "gateway_unreachable":  # one by one, with the single task's back-off
+        if done == services.RenewalOutcome.GATEWAY_UNREACHABLE:  # one by one, with back-off
             renewal_run.apply_async((esim_id,), countdown=retry_delay(0))
 
 
 # Same payment row, same idempotency key: a retry can never charge twice. If every retry
 # fails, the claim lease runs out and the sweep takes it up again.
 @shared_task(base=ExternalCallTask, bind=True, retry_for=(GatewayError,), acks_late=True)
-def renewal_run(self, esim_id: int) -> str:
+def renewal_run(self, esim_id: int) -> services.RenewalOutcome:
     return services.renewal_run(esim_id=esim_id)
 
 
