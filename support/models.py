@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -33,7 +34,8 @@ class StaffAction(models.Model):
 
 
 class Ticket(models.Model):
-    """A customer's question to support, optionally about an order or an eSIM."""
+    """A customer's question to support, optionally about an order or an eSIM. Its
+    status moves only through support/ticket_states.py."""
 
     class Status(models.TextChoices):
         OPEN = "open", _("Waiting for support")
@@ -51,12 +53,24 @@ class Ticket(models.Model):
                               default=Status.OPEN)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+    # When support last replied; kept when the customer writes again.
+    answered_at = models.DateTimeField(_("last answered"), null=True, blank=True)
+    # When it was closed; emptied when support writes on it again.
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("support ticket")
         verbose_name_plural = _("support tickets")
         ordering = ["-updated_at", "-pk"]
         indexes = [models.Index(fields=["status", "-updated_at"], name="ticket_queue_idx")]
+        constraints = [
+            models.CheckConstraint(condition=~Q(status="answered")
+                                   | Q(answered_at__isnull=False),
+                                   name="ticket_answered_has_answered_at"),
+            models.CheckConstraint(condition=Q(status="closed", closed_at__isnull=False)
+                                   | (~Q(status="closed") & Q(closed_at__isnull=True)),
+                                   name="ticket_closed_iff_closed_at"),
+        ]
 
     def __str__(self):
         return f"#{self.pk} {self.subject}"

@@ -1,18 +1,19 @@
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
 from billing.selectors import order_get_for_customer
+from portal.states import TransitionNotAllowed
 
-from . import services
+from . import selectors, services
 from .forms import ReplyForm, TicketForm
-from .models import Ticket
 
 
 @login_required
 def ticket_list(request):
-    tickets = Ticket.objects.filter(customer=request.user).select_related("order")
+    tickets = selectors.ticket_list_for_customer(customer=request.user)
     return render(request, "support/ticket_list.html", {"tickets": tickets})
 
 
@@ -43,12 +44,16 @@ def ticket_about_order(request, number):
 @login_required
 @require_http_methods(["GET", "POST"])
 def ticket_detail(request, pk):
-    ticket = get_object_or_404(Ticket, pk=pk, customer=request.user)
+    ticket = selectors.ticket_get_for_customer(customer=request.user, pk=pk)
     form = ReplyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        services.ticket_reply(ticket=ticket, author=request.user, body=form.cleaned_data["body"],
-                              from_staff=False)
+        try:
+            services.ticket_reply(ticket=ticket, author=request.user,
+                                  body=form.cleaned_data["body"], from_staff=False)
+        except TransitionNotAllowed:
+            messages.error(request, _("This question is closed. Ask a new one if you need "
+                                      "more help."))
         return redirect("support:ticket", pk=ticket.pk)
     return render(request, "support/ticket_detail.html", {
-        "ticket": ticket, "messages_list": ticket.messages.select_related("author"),
+        "ticket": ticket, "messages_list": selectors.ticket_messages(ticket=ticket),
         "form": form})
