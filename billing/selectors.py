@@ -105,6 +105,13 @@ def card_get_for_customer(*, customer, pk: int) -> PaymentMethod:
     return get_object_or_404(PaymentMethod, customer=customer, pk=pk)
 
 
+def payment_get_for_customer(*, customer, gateway: str, reference: str) -> Payment:
+    """The customer's payment at `gateway` with this reference, with its order and plan;
+    another customer's is a 404."""
+    return get_object_or_404(Payment.objects.select_related("order__plan"), gateway=gateway,
+                             gateway_reference=reference, order__customer=customer)
+
+
 def card_get_for_setup(*, customer, reference: str, gateway: str | None = None) -> PaymentMethod:
     """The card the customer is saving under this setup reference (at `gateway`, when
     given); another customer's is a 404."""

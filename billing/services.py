@@ -29,6 +29,7 @@ from portal.states import TransitionNotAllowed
 from support.models import StaffAction
 from support.services import staff_action_record
 
+from . import selectors
 from .card_states import card_mark_failed, card_mark_removed, card_mark_saved
 from .gateways import GatewayError, get_gateway
 from .models import Order, Payment, PaymentMethod
@@ -127,8 +128,7 @@ def payment_start(*, order: Order, return_url_for) -> Payment:
         if order.status != Order.Status.PENDING_PAYMENT:
             raise OrderError(_("This order is already paid."))
         # An auto-renewal charge waiting for the customer's bank is finished, not doubled.
-        payment = order.payments.filter(status=Payment.Status.REQUIRES_ACTION,
-                                        off_session=True).first()
+        payment = selectors.order_payment_awaiting_confirmation(order=order)
         recent = timezone.now() - timedelta(minutes=PAYMENT_REUSE_MINUTES)
         payment = payment or (
             order.payments.filter(status__in=Payment.OPEN_STATUSES, gateway=gateway.name,
@@ -286,7 +286,8 @@ def order_charge_saved_card(*, order_id: int, payment_method_id: int,
             if len(attempts) >= attempts_allowed:
                 return None
             card = PaymentMethod.objects.get(pk=payment_method_id)
-            if card.status != PaymentMethod.Status.ACTIVE or card.customer_id != order.customer_id:
+            if not selectors.card_usable_for_renewal(
+                    card, owner_id=order.customer_id, gateway=selectors.payment_gateway_name()):
                 raise GatewayError(f"card {card.pk} cannot be charged for order {order.number}")
             # Claimed by this run from the start: no other run calls the gateway for it.
             payment = Payment.objects.create(
@@ -352,9 +353,11 @@ def renewal_orders_charge(*, renewals: list[RenewalCharge]) -> dict[int, Payment
     a key already used (an order exists for the cycle, or another run made it meanwhile),
     is for the one-at-a-time path, which knows what to do next.
     """
+    gateway = selectors.payment_gateway_name()
     fit = [r for r in renewals
-           if r.esim.can_renew and not r.plan.is_topup and r.card.customer_id == r.esim.owner_id
-           and r.card.status == PaymentMethod.Status.ACTIVE]
+           if r.esim.can_renew and not r.plan.is_topup
+           and selectors.card_usable_for_renewal(r.card, owner_id=r.esim.owner_id,
+                                                 gateway=gateway)]
     if not fit:
         return {}
     now = timezone.now()

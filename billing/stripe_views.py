@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from portal.jsonbody import BadRequestBody, json_object_from_body
 
+from . import selectors
 from .gateway_events import gateway_event_record
 from .gateway_schemas import StripeEvent, ValidationError, first_error
 from .gateways import GatewayError, get_gateway
@@ -44,8 +45,8 @@ def _unreachable(request, number: str):
 def stripe_pay(request, reference):
     """The customer pays (or authenticates a payment) with Stripe.js; afterwards the
     portal's return page asks Stripe what happened."""
-    payment = get_object_or_404(Payment.objects.select_related("order__plan"), gateway=NAME,
-                                gateway_reference=reference, order__customer=request.user)
+    payment = selectors.payment_get_for_customer(customer=request.user, gateway=NAME,
+                                                 reference=reference)
     order = payment.order
     if order.status != Order.Status.PENDING_PAYMENT:
         return redirect("billing:order", number=order.number)
@@ -71,8 +72,8 @@ def stripe_pay(request, reference):
 def stripe_card_setup(request, reference):
     """The customer enters a card to save with Stripe.js; afterwards the portal's return
     page asks Stripe whether it was saved."""
-    method = get_object_or_404(PaymentMethod, gateway=NAME, setup_reference=reference,
-                               customer=request.user)
+    method = selectors.card_get_for_setup(customer=request.user, reference=reference,
+                                          gateway=NAME)
     done_url = reverse("billing:card_setup_return", args=[reference])
     if method.status != PaymentMethod.Status.PENDING:
         return HttpResponseRedirect(done_url)

@@ -17,7 +17,7 @@ from django.utils import timezone
 from carrier import client as carrier
 from portal.states import TransitionNotAllowed
 
-from . import bundle_states, esim_states
+from . import bundle_states, esim_states, selectors
 from .models import Bundle, ESim
 
 log = logging.getLogger(__name__)
@@ -146,18 +146,6 @@ def topup_revoke(*, esim: ESim, reference: str) -> None:
     esim_sync_from_carrier(esim_id=esim.pk)
 
 
-def renewal_charge_time(bundle: Bundle, *, now: datetime) -> datetime | None:
-    """When an auto-renewal following this running bundle is charged (DESIGN: renewal
-    rules): a set time before it ends (at most half its length, so that a day pass is not
-    renewed the moment it starts), or as soon as the set share of its data is used."""
-    if bundle.ends_at is None:
-        return None
-    lead = min(timedelta(hours=settings.AUTO_RENEW_LEAD_HOURS),
-               timedelta(days=bundle.validity_days) / 2)
-    at = bundle.ends_at - lead
-    return min(at, now) if _renewal_threshold_reached(bundle) else at
-
-
 def esims_renewal_settled(*, esim_ids: list[int]) -> None:
     """A renewal was paid (by hand or automatically), so a plan is waiting: nothing is
     due until it runs, when `esim_renewal_schedule` starts the next cycle."""
@@ -173,11 +161,9 @@ def esim_renewal_schedule(*, esim_id: int, now: datetime | None = None) -> None:
     threshold."""
     now = now or timezone.now()
     esim = ESim.objects.get(pk=esim_id)
-    live = list(esim.bundles.filter(state__in=[Bundle.State.ACTIVE, Bundle.State.QUEUED]))
-    active = next((b for b in live if b.state == Bundle.State.ACTIVE), None)
     charge_at = notice_at = None
-    if esim.auto_renew and active is not None and len(live) == 1:
-        charge_at = renewal_charge_time(active, now=now)
+    if esim.auto_renew:
+        charge_at = selectors.renewal_charge_at(selectors.esim_live_bundles(esim), now=now)
         if charge_at is not None:
             notice_at = max(now, charge_at - timedelta(days=settings.AUTO_RENEW_NOTICE_DAYS))
             if charge_at - notice_at < timedelta(hours=1):
@@ -226,7 +212,7 @@ def bundle_update_from_carrier(*, reference: str, carrier_bundle: carrier.Carrie
         return None
     if bundle.usage_reported_at and reported_at < bundle.usage_reported_at:
         return bundle
-    was_due = _renewal_threshold_reached(bundle)
+    was_due = selectors.renewal_threshold_reached(bundle)
     if carrier_bundle.initial_bytes is not None:
         bundle.data_allowance_bytes = carrier_bundle.initial_bytes
         bundle.data_used_bytes = max(0, carrier_bundle.initial_bytes
@@ -248,15 +234,9 @@ def bundle_update_from_carrier(*, reference: str, carrier_bundle: carrier.Carrie
     elif bundle.state not in (Bundle.State.ACTIVE, Bundle.State.QUEUED):
         esim_states.esim_expire(esim_id=bundle.esim_id)  # if nothing is left to run
     if bundle.esim.auto_renew and bundle.state == Bundle.State.ACTIVE and (
-            started or (_renewal_threshold_reached(bundle) and not was_due)):
+            started or (selectors.renewal_threshold_reached(bundle) and not was_due)):
         esim_renewal_schedule(esim_id=bundle.esim_id)
     return bundle
-
-
-def _renewal_threshold_reached(bundle: Bundle) -> bool:
-    allowance = bundle.data_allowance_bytes
-    return bool(allowance) and (bundle.data_used_bytes * 100
-                                >= allowance * settings.AUTO_RENEW_DATA_PERCENT)
 
 
 _INSTALLED_AT_CARRIER = {"Installed"}

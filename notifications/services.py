@@ -23,6 +23,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
+from billing.models import Order
 from esims.selectors import bundle_expected_period, esim_topup_target, live_bundles
 from portal.errors import ExternalError
 from portal.tasks import retry_delay
@@ -255,10 +256,10 @@ def _context(notification: Notification) -> dict:
         context["receipt_url"] = base + reverse("billing:receipt_pdf", args=[receipt.number])
     if order.esim_id:
         context["install_url"] = base + reverse("esims:install", args=[order.esim_id])
-    if order.kind == "topup" and order.esim is not None:
+    if order.kind == Order.Kind.TOPUP and order.esim is not None:
         target = esim_topup_target(esim=order.esim)
         context["topup_until"] = target.ends_at if target is not None else None
-    bundle = getattr(order, "bundle", None) if order.kind == "renewal" else None
+    bundle = getattr(order, "bundle", None) if order.kind == Order.Kind.RENEWAL else None
     if bundle is not None:
         context["period"] = bundle_expected_period(
             bundle, live=getattr(order.esim, "live_bundles", None))
