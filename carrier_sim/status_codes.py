@@ -1,7 +1,7 @@
 """ES2+ status codes (SGP.22 v2.5 section 5.2.6) and the error that carries them.
 
 A Failed answer names a subject (what is wrong) and a reason (how it is wrong).
-Where DESIGN.md names a code it is used as written (8.2.1/3.9 unknown ICCID,
+Where docs/carrier.md names a code it is used as written (8.2.1/3.9 unknown ICCID,
 1.6/2.2 missing parameter, 1.2/4.4 busy); the others follow the subject and
 reason tables of SGP.22 and the per-function tables of sections 5.3.1 to 5.3.4.
 """

@@ -1,7 +1,10 @@
 """localstripe, a fake Stripe server, run by the tests of the Stripe gateway.
 
-One server per test session on a free port, emptied before each test. What it does not
-do like Stripe is listed in DESIGN.md ("Payments"); the helpers here stand in for what
+One server per test session on a free port, emptied before each test. Unlike Stripe it
+ignores idempotency keys, refuses some parameters Stripe takes (`description`,
+`error_on_requires_action`) and answers an off-session charge on a 3-D Secure card with
+`requires_action` instead of an `authentication_required` error, so the gateway handles
+both shapes and the portal's own rows keep charges single. The helpers here stand in for what
 Stripe.js would do in a browser (give the PaymentIntent a card, confirm it, pass or fail
 the bank's 3-D Secure check).
 """

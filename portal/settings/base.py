@@ -262,7 +262,7 @@ ACTIVATION_SLOW_AFTER_MINUTES = env_int("ACTIVATION_SLOW_AFTER_MINUTES", 10, min
 # A paid order still not activated after this long stops retrying and is flagged to support.
 ACTIVATION_GIVE_UP_AFTER_HOURS = env_int("ACTIVATION_GIVE_UP_AFTER_HOURS", 48, minimum=1)
 
-# Auto-renewal (DESIGN: renewal rules). The renewal is charged this long before the running
+# Auto-renewal (docs/renewals.md). The renewal is charged this long before the running
 # plan ends (at most half the plan's length), or once this share of its data is used.
 AUTO_RENEW_LEAD_HOURS = env_int("AUTO_RENEW_LEAD_HOURS", 24, minimum=1)
 AUTO_RENEW_DATA_PERCENT = env_int("AUTO_RENEW_DATA_PERCENT", 90, minimum=50)

@@ -1,5 +1,5 @@
 """Staff sign in through allauth like customers: the admin's own login page is no way
-around the second factor or the rate limits (issue 8)."""
+around the second factor or the rate limits."""
 
 import io
 import re

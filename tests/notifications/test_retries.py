@@ -1,5 +1,5 @@
 """A message that could not be sent backs off, is claimed only when due, and ends as
-failed after its last attempt (issue: every sweep used to resend it, forever)."""
+failed after its last attempt (every sweep used to resend it, forever)."""
 
 import smtplib
 from datetime import timedelta
