@@ -1,4 +1,5 @@
 import zoneinfo
+from typing import ClassVar
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
@@ -8,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
 
-class UserManager(BaseUserManager):
+class UserManager(BaseUserManager["User"]):
     use_in_migrations = True
 
     def _create_user(self, email, password, **extra):
@@ -37,7 +38,7 @@ def _time_zone_choices():
 class User(AbstractUser):
     """A customer (or a staff member). The email address is the login."""
 
-    username = None
+    username = None  # type: ignore[assignment]  # removes AbstractUser's field; the stubs say str
     email = models.EmailField(_("email address"), unique=True)
     phone = PhoneNumberField(_("mobile number"), blank=True,
                              help_text=_("For SMS reminders, with country code."))
@@ -51,7 +52,7 @@ class User(AbstractUser):
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS = []
 
-    objects = UserManager()
+    objects: ClassVar[UserManager] = UserManager()  # type: ignore[assignment]  # stubs accept only auth's UserManager
 
     class Meta:
         verbose_name = _("customer")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 
+from flask import Flask
 from gunicorn.app.base import BaseApplication
 
 from .app import create_app
@@ -27,7 +28,7 @@ KEEPALIVE_SECONDS = 75
 class _Server(BaseApplication):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.app = None
+        self.app: Flask | None = None
         super().__init__()
 
     def load_config(self) -> None:
@@ -40,7 +41,7 @@ class _Server(BaseApplication):
         self.cfg.set("control_socket_disable", True)  # it would go to $HOME
         self.cfg.set("worker_exit", self._worker_exit)
 
-    def load(self):
+    def load(self) -> Flask:
         # In the worker process, after the fork: the engine thread starts here.
         self.app = create_app(self.settings)
         log.info(

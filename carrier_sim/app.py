@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from flask import Flask, Response
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from . import bundles, control, es2plus
@@ -14,6 +15,10 @@ from .config import Settings, settings_build
 from .simulator import EXTENSION_KEY, Simulator
 
 MAX_BODY_BYTES = 1024 * 1024
+
+
+class _JSONProvider(DefaultJSONProvider):
+    sort_keys = False  # keep the documented field order on the wire
 
 
 def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
@@ -27,7 +32,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     settings = settings_build(config)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
-    app.json.sort_keys = False  # keep the documented field order on the wire
+    app.json = _JSONProvider(app)
     sim = Simulator(settings)
     app.extensions[EXTENSION_KEY] = sim
     app.register_blueprint(es2plus.bp)

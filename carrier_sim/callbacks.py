@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from .clock import iso
 from .config import Settings
-from .store import Store
+from .store import Store, inserted_id
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def callback_enqueue(
         "INSERT INTO outbox (kind, path, body, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?)",
         (kind, path, body, at, at),
     )
-    return int(cursor.lastrowid)
+    return inserted_id(cursor)
 
 
 def download_progress_enqueue(
@@ -103,6 +103,8 @@ def http_request(
 ) -> tuple[int, bytes]:
     """One plain HTTP exchange; raises OSError when the other side is not there."""
     parts = urlsplit(url)
+    if parts.hostname is None:
+        raise ValueError(f"{url!r} names no host")
     connection_class = (
         http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     )

@@ -118,6 +118,7 @@ def profile_download(iccid: str) -> Response:
         except device.DeviceError as exc:
             raise BundleError(409, "invalid_state", str(exc)) from None
         profile = store.profile_get(conn, iccid)
+        assert profile is not None  # read above in this transaction; profiles are never deleted
     sim.engine.deliver()
     return jsonify(profile_json(profile))
 

@@ -31,8 +31,15 @@ def download_schedule(settings: Settings, *, released_at: float) -> float | None
     return released_at + settings.install_after_seconds
 
 
-def device_download(conn: sqlite3.Connection, *, iccid: str, at: float, settings: Settings) -> None:
+def _profile(conn: sqlite3.Connection, iccid: str) -> sqlite3.Row:
     profile = store.profile_get(conn, iccid)
+    if profile is None:
+        raise DeviceError(f"no profile with ICCID {iccid}")
+    return profile
+
+
+def device_download(conn: sqlite3.Connection, *, iccid: str, at: float, settings: Settings) -> None:
+    profile = _profile(conn, iccid)
     # A profile released without an EID gets the EID of whichever phone scans it.
     eid = profile["eid"] or eid_make()
     updated = conn.execute(
@@ -54,7 +61,7 @@ def device_download(conn: sqlite3.Connection, *, iccid: str, at: float, settings
 
 
 def device_install(conn: sqlite3.Connection, *, iccid: str, at: float, settings: Settings) -> None:
-    profile = store.profile_get(conn, iccid)
+    profile = _profile(conn, iccid)
     updated = conn.execute(
         "UPDATE profiles SET state = 'Installed', install_due_at = NULL, updated_at = ?"
         " WHERE iccid = ? AND state = 'Downloaded'",
@@ -75,7 +82,7 @@ def device_install(conn: sqlite3.Connection, *, iccid: str, at: float, settings:
 
 
 def device_fail(conn: sqlite3.Connection, *, iccid: str, at: float, settings: Settings) -> None:
-    profile = store.profile_get(conn, iccid)
+    profile = _profile(conn, iccid)
     eid = profile["eid"] or eid_make()
     updated = conn.execute(
         "UPDATE profiles SET state = 'Error', eid = ?, download_due_at = NULL,"

@@ -64,7 +64,7 @@ def _failed(error: Es2Error) -> dict[str, Any]:
 
 def _supported(protocol: str) -> bool:
     match = _PROTOCOL.fullmatch(protocol.strip())
-    return bool(match) and match.group(1) == "2"
+    return match is not None and match.group(1) == "2"
 
 
 def _check_transport() -> None:
@@ -134,12 +134,12 @@ def _execute(name: str, function: Function) -> Response:
         ).fetchone()
         if known is not None:
             if known["request_digest"] != digest:
-                error = Es2Error(
+                reused = Es2Error(
                     sc.CALL_ID_REUSED,
                     "functionCallIdentifier was already used for a different request",
                     call_id,
                 )
-                return _answer(_failed(error))
+                return _answer(_failed(reused))
             return _answer(json.loads(known["response"]))
         # A savepoint lets a function fail half-way without keeping half its work,
         # while its Failed answer is still remembered for a retry.

@@ -215,7 +215,7 @@ def bundle_apply(
         (reference, iccid, bundle_code, quantity, quantity, validity_days, now, now),
     )
     bundle_start_next(conn, iccid=iccid, at=now)
-    return True, store.bundle_get(conn, int(cursor.lastrowid))
+    return True, store.bundle_get(conn, store.inserted_id(cursor))
 
 
 def _topup_apply(
@@ -262,7 +262,7 @@ def _topup_apply(
             now,
         ),
     )
-    bundle_id = int(cursor.lastrowid)
+    bundle_id = store.inserted_id(cursor)
     _announce(conn, bundle_id, event_type="bundle_state", at=now)
     _announce(conn, active["id"], event_type="usage", at=now)
     return store.bundle_get(conn, bundle_id)

@@ -171,6 +171,13 @@ def iccid_serial_next(conn: sqlite3.Connection) -> int:
     return int(row["value"]) % 10**11
 
 
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid of the row an INSERT on `cursor` just made."""
+    if cursor.lastrowid is None:
+        raise RuntimeError("the statement inserted no row")
+    return cursor.lastrowid
+
+
 def profile_get(conn: sqlite3.Connection, iccid: str) -> sqlite3.Row | None:
     return conn.execute("SELECT * FROM profiles WHERE iccid = ?", (iccid,)).fetchone()
 

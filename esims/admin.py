@@ -16,9 +16,10 @@ class BundleInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = ["plan_name", "state", "starts_at", "ends_at", "data_allowance_bytes",
-              "data_used_bytes", "order"]
-    readonly_fields = fields
+    # A tuple: a list would take the type of `fields` (field groups), which does not fit
+    # `readonly_fields` (names only).
+    fields = readonly_fields = ("plan_name", "state", "starts_at", "ends_at",
+                                "data_allowance_bytes", "data_used_bytes", "order")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -31,9 +32,9 @@ class OrderInline(admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-    fields = ["number", "kind", "plan", "status", "amount_minor", "currency", "paid_at",
-              "payments", "receipt", "credit_note"]
-    readonly_fields = fields
+    # A tuple, as in BundleInline.
+    fields = readonly_fields = ("number", "kind", "plan", "status", "amount_minor", "currency",
+                                "paid_at", "payments", "receipt", "credit_note")
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -48,6 +48,13 @@ def bundles_create_for_orders(*, orders) -> list[Bundle]:
         for order in orders])
 
 
+def _carrier_iccid(esim: ESim) -> str:
+    """The ICCID the carrier knows the eSIM by: it has one once provisioned."""
+    if esim.iccid is None:
+        raise ValueError(f"eSIM {esim.pk} has no ICCID: it has not been provisioned")
+    return esim.iccid
+
+
 def esim_provision(*, esim: ESim, call_prefix: str) -> ESim:
     """Reserve and release a profile for the eSIM at the SM-DP+ (ES2+), step by step."""
     if not esim.iccid:
@@ -55,7 +62,7 @@ def esim_provision(*, esim: ESim, call_prefix: str) -> ESim:
         ESim.objects.filter(pk=esim.pk, iccid__isnull=True).update(iccid=iccid)
         esim.refresh_from_db()
     if not esim.matching_id:
-        profile = carrier.es2_confirm_order(iccid=esim.iccid,
+        profile = carrier.es2_confirm_order(iccid=_carrier_iccid(esim),
                                             call_id=f"{call_prefix}:confirmOrder")
         ESim.objects.filter(pk=esim.pk, matching_id="").update(
             matching_id=profile.matching_id, smdp_address=profile.smdp_address)
@@ -80,7 +87,7 @@ def bundles_apply_at_carrier(*, bundles: list[Bundle]) -> dict[int, carrier.Carr
         chunk = bundles[start:start + carrier.APPLY_BATCH]
         try:
             results = carrier.bundles_apply(items=[carrier.BundleApply(
-                iccid=bundle.esim.iccid, reference=bundle.carrier_reference,
+                iccid=_carrier_iccid(bundle.esim), reference=bundle.carrier_reference,
                 bundle_code=bundle.plan_code, kind="full", validity_days=bundle.validity_days,
                 initial_bytes=bundle.data_allowance_bytes) for bundle in chunk])
         except carrier.CarrierError as exc:
@@ -105,7 +112,7 @@ def bundles_apply_at_carrier(*, bundles: list[Bundle]) -> dict[int, carrier.Carr
 def topup_apply_at_carrier(*, esim: ESim, reference: str, plan) -> None:
     """Add a top-up's data to the eSIM's running bundle at the carrier (the same
     reference twice is a no-op there), then take in the bundle's new allowance."""
-    carrier.bundle_apply(iccid=esim.iccid, reference=reference, bundle_code=plan.code,
+    carrier.bundle_apply(iccid=_carrier_iccid(esim), reference=reference, bundle_code=plan.code,
                          kind="topup", validity_days=plan.validity_days,
                          initial_bytes=plan.data_bytes)
     esim_sync_from_carrier(esim_id=esim.pk)

@@ -1,3 +1,5 @@
+from typing import cast
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
@@ -39,5 +41,6 @@ def rename(request, pk):
         services.esim_rename(esim=esim, nickname=form.cleaned_data["nickname"])
         messages.success(request, _("Renamed to “%(name)s”.") % {"name": esim.nickname})
     else:
-        messages.error(request, form.errors["nickname"][0])
+        # ErrorList[i] is the message text (ErrorList.__getitem__); the stubs see the list's items.
+        messages.error(request, cast(str, form.errors["nickname"][0]))
     return redirect("esims:dashboard")

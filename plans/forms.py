@@ -20,7 +20,9 @@ class CatalogueFilterForm(forms.Form):
                                 "placeholder": _("e.g. Japan, Europe")}))
     validity = forms.ChoiceField(label=_("Validity"), required=False,
                                  choices=[("", _("Any validity")), *ValidityKind.choices])
-    data = forms.ChoiceField(label=_("Data"), required=False, choices=DATA_CHOICES)
+    # The form's metaclass takes declared fields out of the class, so `form.data` stays
+    # the submitted data; the stubs see this field overriding it.
+    data = forms.ChoiceField(label=_("Data"), required=False, choices=DATA_CHOICES)  # type: ignore[assignment]  # field, not BaseForm.data
     currency = forms.CharField(required=False, max_length=3)
 
 

@@ -1,3 +1,5 @@
+from typing import ClassVar
+
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -47,6 +49,10 @@ class Plan(models.Model):
     sort_order = models.PositiveIntegerField(_("sort order"), default=0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    # modeltranslation swaps in a manager of a class made at run time, which django-stubs
+    # cannot find; typed here (Django still makes the default `objects`).
+    objects: ClassVar[models.Manager["Plan"]]
 
     class Meta:
         ordering = ["sort_order", "validity_days", "data_mb"]

@@ -1,6 +1,7 @@
 """Reads of the catalogue. Each runs a fixed number of queries whatever its size."""
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias, TypedDict
 
 from django.conf import settings
 from django.db.models import OuterRef, QuerySet, Subquery
@@ -9,6 +10,16 @@ from django.utils import translation
 from django_countries import countries
 
 from .models import CoverageScope, Plan, PlanPrice
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    class PriceAnnotation(TypedDict):
+        price_minor: int  # in the currency asked for (plans_with_price)
+
+    # A plan from `plans_with_price`: its `price_minor` is a queryset annotation, which
+    # django-stubs cannot see on Plan.
+    PricedPlan: TypeAlias = WithAnnotations[Plan, PriceAnnotation]
 
 # Data filter buckets: (key, lowest MB inclusive, highest MB inclusive or None).
 DATA_BUCKETS = {
@@ -44,14 +55,14 @@ def country_code_for(text: str) -> str | None:
     return None
 
 
-def plans_with_price(*, currency: str) -> QuerySet[Plan]:
+def plans_with_price(*, currency: str) -> "QuerySet[PricedPlan]":
     price = PlanPrice.objects.filter(plan=OuterRef("pk"), currency=currency)
     return (Plan.objects.filter(is_active=True)
             .annotate(price_minor=Subquery(price.values("amount_minor")[:1]))
             .filter(price_minor__isnull=False))
 
 
-def plan_list(*, currency: str, filters: CatalogueFilter) -> QuerySet[Plan]:
+def plan_list(*, currency: str, filters: CatalogueFilter) -> "QuerySet[PricedPlan]":
     plans = plans_with_price(currency=currency).filter(is_topup=False)
     if filters.place:
         code = country_code_for(filters.place)
@@ -72,7 +83,7 @@ def plan_list(*, currency: str, filters: CatalogueFilter) -> QuerySet[Plan]:
     return plans.order_by("sort_order", "validity_days", "data_mb", "pk")
 
 
-def plan_get_for_sale(*, code: str, currency: str) -> Plan:
+def plan_get_for_sale(*, code: str, currency: str) -> "PricedPlan":
     """The plan a customer may buy, priced in their currency; 404 otherwise."""
     plan = plans_with_price(currency=currency).filter(code=code).first()
     if plan is None:

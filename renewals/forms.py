@@ -26,5 +26,8 @@ class AutoRenewForm(forms.Form):
 
     def __init__(self, *args, plans, cards, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["plan"].queryset = plans
-        self.fields["card"].queryset = cards
+        # `fields` holds copies of the fields declared above, typed as plain Fields.
+        plan_field, card_field = self.fields["plan"], self.fields["card"]
+        assert isinstance(plan_field, PlanChoiceField) and isinstance(card_field, CardChoiceField)
+        plan_field.queryset = plans
+        card_field.queryset = cards

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -20,6 +21,9 @@ from esims.selectors import (
 from plans.models import Plan
 from plans.selectors import plans_with_price
 
+if TYPE_CHECKING:
+    from plans.selectors import PricedPlan
+
 # Every automatic renewal order's idempotency key starts so (`renewal_order_key`); one
 # ordered by hand carries its form's key instead.
 RENEWAL_KEY_PREFIX = "auto-renew:"
@@ -35,14 +39,14 @@ class RenewalPreview:
     period: RenewalPeriod | None
 
 
-def renewal_plans(*, currency: str) -> QuerySet[Plan]:
+def renewal_plans(*, currency: str) -> "QuerySet[PricedPlan]":
     """Plans an eSIM can be auto-renewed with, priced in the customer's currency."""
     return (plans_with_price(currency=currency)
             .filter(is_topup=False, is_auto_renewable=True)
             .order_by("validity_days", "data_mb", "pk"))
 
 
-def renewal_plan_priced(*, plan: Plan | None, currency: str) -> Plan | None:
+def renewal_plan_priced(*, plan: Plan | None, currency: str) -> "PricedPlan | None":
     """The plan with `price_minor` in the currency, or None when it can no longer be
     auto-renewed (inactive, a top-up, not renewable, or not priced in that currency)."""
     if plan is None:

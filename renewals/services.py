@@ -12,6 +12,7 @@ charge however many runs there are.
 import logging
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
@@ -37,6 +38,9 @@ from support import services as support_services
 from support.models import StaffAction
 
 from .selectors import renewal_cycle_bundle, renewal_order_key, renewal_plan_priced
+
+if TYPE_CHECKING:
+    from plans.selectors import PricedPlan
 
 log = logging.getLogger(__name__)
 
@@ -178,6 +182,11 @@ def renewal_run(*, esim_id: int, now: datetime | None = None) -> RenewalOutcome:
         _schedule(esim_id, None)
         return RenewalOutcome.PAID
     card = esim.renewal_payment_method
+    if card is None:  # taken off the eSIM (by hand) since its order was made
+        log.warning("auto-renewal of eSIM %s stopped: no card to charge", esim_id)
+        with transaction.atomic():
+            _stop(esim=esim, cycle=cycle)
+        return RenewalOutcome.STOPPED
     payment = None
     try:
         payment = billing.order_charge_saved_card(
@@ -230,7 +239,7 @@ def renewal_run_many(*, esim_ids: list[int],
     for bundle in Bundle.objects.filter(esim__in=esims).order_by("created_at", "pk"):
         bundles[bundle.esim_id].append(bundle)
     gateway = payment_gateway_name()
-    priced: dict[tuple[int, str], Plan | None] = {}
+    priced: dict[tuple[int | None, str], PricedPlan | None] = {}
     due = []
     for esim in esims:
         # The plain case only: a running plan whose charge time has come (none when a
@@ -245,9 +254,10 @@ def renewal_run_many(*, esim_ids: list[int],
         if price_key not in priced:
             priced[price_key] = renewal_plan_priced(plan=esim.renewal_plan,
                                                     currency=esim.owner.currency)
-        if priced[price_key] is not None:
+        priced_plan = priced[price_key]
+        if priced_plan is not None:
             due.append(billing.RenewalCharge(
-                esim=esim, plan=priced[price_key], card=card,
+                esim=esim, plan=priced_plan, card=card,
                 idempotency_key=renewal_order_key(esim=esim, bundle=active)))
     ordered = set(Order.objects.filter(
         customer__in=[r.esim.owner_id for r in due],

@@ -1,4 +1,5 @@
 from datetime import timedelta
+from typing import cast
 
 import factory
 from allauth.account.models import EmailAddress
@@ -112,8 +113,9 @@ def paid_new_esim_order(customer, plan: Plan | None = None) -> Order:
     from esims.services import esim_create_for_order
 
     extra = {"plan": plan} if plan is not None else {}
-    order = OrderFactory(customer=customer, status=Order.Status.PAID, paid_at=timezone.now(),
-                         **extra)
+    # factory-boy's __new__ returns the created model; mypy sees the factory class.
+    order = cast(Order, OrderFactory(customer=customer, status=Order.Status.PAID,
+                                     paid_at=timezone.now(), **extra))
     order.esim = esim_create_for_order(order=order)
     order.save(update_fields=["esim"])
     return order
@@ -126,8 +128,9 @@ def auto_renewing_esim(owner, *, behaviour: str = "success", ends_in=timedelta(h
     from billing.models import PaymentMethod, SimulatedCard
     from esims.services import esim_renewal_schedule
 
-    bundle = BundleFactory(esim__owner=owner, ends_at=timezone.now() + ends_in,
-                           **({"order__plan": plan} if plan is not None else {}))
+    # factory-boy's __new__ returns the created model; mypy sees the factory class.
+    bundle = cast(Bundle, BundleFactory(esim__owner=owner, ends_at=timezone.now() + ends_in,
+                                        **({"order__plan": plan} if plan is not None else {})))
     card = SimulatedCard.objects.create(reference=f"simcard_{bundle.pk}", return_url="/",
                                         saved=True, behaviour=behaviour)
     method = PaymentMethod.objects.create(

@@ -24,6 +24,7 @@ def install_esim(sim, owner, plan) -> ESim:
     sim.configure(usage_bytes_per_second=0)
     order = paid_new_esim_order(owner, plan=plan)
     billing_services.order_activate(order_id=order.pk)
+    assert order.esim_id is not None  # paid_new_esim_order gives the order its eSIM
     esim = ESim.objects.get(pk=order.esim_id)
     sim.download(esim.iccid)
     esim_sync_from_carrier(esim_id=esim.pk)

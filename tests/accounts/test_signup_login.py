@@ -12,7 +12,9 @@ pytestmark = pytest.mark.django_db
 
 
 def _link(message) -> str:
-    return re.search(r"https?://[^\s]+", message.body).group(0).replace("http://testserver", "")
+    link = re.search(r"https?://[^\s]+", message.body)
+    assert link is not None, "the email has no link"
+    return link.group(0).replace("http://testserver", "")
 
 
 def test_signup_needs_a_confirmed_email_before_the_dashboard(client):

@@ -2,6 +2,7 @@
 whatever the gateway answers for one of them (it used to stop at the first error)."""
 
 from datetime import timedelta
+from typing import cast
 from unittest import mock
 
 import pytest
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 
 def _paid_at_the_gateway(customer) -> Payment:
-    order = OrderFactory(customer=customer)
+    order = cast(Order, OrderFactory(customer=customer))  # factory-boy returns the model
     payment = services.payment_start(order=order, return_url_for=lambda p: "/back")
     simulated_charge_decide(reference=payment.gateway_reference, outcome="success")
     return payment

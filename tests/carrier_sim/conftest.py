@@ -8,6 +8,7 @@ can be asserted exactly.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -158,7 +159,7 @@ def frozen_time():
 
 
 @pytest.fixture
-def carrier(tmp_path, frozen_time) -> Carrier:
+def carrier(tmp_path, frozen_time) -> Iterator[Carrier]:
     app = build_app(tmp_path, usage_bytes_per_second=1000)
     yield Carrier(app)
     app.extensions[EXTENSION_KEY].close()

@@ -162,7 +162,7 @@ def test_unknown_function_and_wrong_method_are_json_errors(carrier):
     assert response.get_json()["error"]["code"] == "method_not_allowed"
 
 
-ODD_VALUES = [None, 0, 1.5, True, "", "x" * 1000, "٨٩", [], {}, {"a": [1]}, -1]
+ODD_VALUES: list[object] = [None, 0, 1.5, True, "", "x" * 1000, "٨٩", [], {}, {"a": [1]}, -1]
 
 
 @pytest.mark.parametrize(

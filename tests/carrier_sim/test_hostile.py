@@ -329,8 +329,8 @@ def test_a_callback_to_an_unusable_url_is_retried_not_a_500(carrier, url):
     assert carrier.tick(advance_seconds=60)["callbacks"]["retry"] >= 1
 
 
-ODD_VALUES = [None, 0, -1, 1.5, True, "", "7", BIG, "٨٩", [], {}, {"a": [1]}, 10**30,
-              float("nan"), float("inf")]
+ODD_VALUES: list[object] = [None, 0, -1, 1.5, True, "", "7", BIG, "٨٩", [], {}, {"a": [1]},
+                            10**30, float("nan"), float("inf")]
 
 
 def test_any_odd_value_in_any_field_is_answered_not_crashed(carrier):

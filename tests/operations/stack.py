@@ -186,7 +186,9 @@ class Dockerfile:
         dockerfile = cls(instructions)
         for keyword, args in instructions:
             if keyword == "ENV":
-                dockerfile.env.update(item.split("=", 1) for item in shlex.split(args))
+                for item in shlex.split(args):
+                    name, value = item.split("=", 1)
+                    dockerfile.env[name] = value
         return dockerfile
 
     def all(self, keyword: str) -> list[str]:

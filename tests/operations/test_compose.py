@@ -283,7 +283,7 @@ def test_dockerignore_keeps_local_state_out():
         assert needed not in ignored, f".dockerignore drops {needed}, which the image needs"
 
 
-def test_requirements_lock_is_complete_for_no_deps_install():
+def test_requirements_lock_is_complete_for_no_deps_install() -> None:
     """pip --no-deps installs exactly the lock: everything the app needs must be in it."""
     text = (ROOT / "requirements.lock").read_text()
     lock = {canonicalize_name(m[1]) for m in re.finditer(r"^([A-Za-z0-9_.\-]+)==", text, re.M)}
