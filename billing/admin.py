@@ -26,9 +26,11 @@ class PaymentInline(admin.TabularInline):
     model = Payment
     extra = 0
     can_delete = False
-    fields = ["gateway", "gateway_reference", "amount_minor", "currency", "status",
-              "failure_code", "failure_message", "refunded_at", "created_at"]
-    readonly_fields = fields
+    # A tuple: a list would be typed by `fields`' declaration (field groups) and then not
+    # fit `readonly_fields` (names only).
+    fields = readonly_fields = ("gateway", "gateway_reference", "amount_minor", "currency",
+                                "status", "failure_code", "failure_message", "refunded_at",
+                                "created_at")
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -1,6 +1,8 @@
 """Receipts and credit notes: each numbered without gaps per year (R-2026-000123,
 C-2026-000007), issued inside the transaction that pays or refunds the order."""
 
+from datetime import datetime
+
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import translation
@@ -14,10 +16,19 @@ def _describe(order: Order) -> dict[str, str]:
     texts = {}
     for code, _name in settings.LANGUAGES:
         with translation.override(code):
+            # modeltranslation adds name_<language> to Plan at run time: django-stubs
+            # cannot see them, hence getattr for English too.
             plan_name = (getattr(order.plan, build_localized_fieldname("name", code))
-                         or order.plan.name_en)
+                         or getattr(order.plan, build_localized_fieldname("name", "en")))
             texts[code] = f"{order.get_kind_display()}: {plan_name} ({order.nickname})"
     return texts
+
+
+def _paid_at(order: Order) -> datetime:
+    """A paid order's time of payment: orders_mark_paid sets it, and the constraint
+    order_paid_at_iff_paid holds it for every order past pending_payment."""
+    assert order.paid_at is not None, f"order {order.number} is not paid"
+    return order.paid_at
 
 
 def receipt_issue(*, order: Order, payment: Payment) -> Receipt:
@@ -31,8 +42,8 @@ def receipts_issue(*, paid: list[tuple[Order, Payment]]) -> list[Receipt]:
     order given: the numbers are taken as one run, so the counter is locked and written
     once however many orders were paid."""
     # Everything but the numbers first: the counter is locked from there to the commit.
-    drafts = [Receipt(year=order.paid_at.year, order=order, customer_id=order.customer_id,
-                      billed_to=order.customer.email, issued_at=order.paid_at,
+    drafts = [Receipt(year=_paid_at(order).year, order=order, customer_id=order.customer_id,
+                      billed_to=order.customer.email, issued_at=_paid_at(order),
                       currency=order.currency, total_minor=order.amount_minor,
                       payment_method=payment.gateway,
                       lines=[{"description": _describe(order), "quantity": 1,

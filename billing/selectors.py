@@ -1,6 +1,7 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -11,7 +12,6 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from esims.models import ESim
-from plans.models import Plan
 from plans.selectors import plans_with_price
 
 from .gateways import GatewayUnavailable, get_gateway, simulated_payments_allowed
@@ -24,6 +24,9 @@ from .models import (
     SimulatedCard,
     SimulatedCharge,
 )
+
+if TYPE_CHECKING:
+    from plans.selectors import PricedPlan
 
 
 def order_get_for_customer(*, customer, number: str) -> Order:
@@ -65,7 +68,7 @@ def order_payment_awaiting_confirmation(*, order: Order) -> Payment | None:
                                  off_session=True).first()
 
 
-def topup_plans(*, currency: str) -> list[Plan]:
+def topup_plans(*, currency: str) -> list["PricedPlan"]:
     """The top-ups on sale, priced in the currency, smallest first."""
     return list(plans_with_price(currency=currency).filter(is_topup=True)
                 .order_by("data_mb", "pk"))

@@ -12,6 +12,7 @@ import logging
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -22,6 +23,7 @@ from django.utils.translation import gettext as _
 from carrier.client import CarrierError
 from esims import selectors as esim_selectors
 from esims import services as esim_services
+from esims.models import ESim
 from notifications.models import Notification
 from notifications.services import notification_request, notifications_request_for_orders
 from plans.models import Plan
@@ -51,6 +53,9 @@ from .payment_states import (
     payments_move,
 )
 from .receipts import credit_note_issue, receipts_issue
+
+if TYPE_CHECKING:
+    from plans.selectors import PricedPlan
 
 log = logging.getLogger(__name__)
 
@@ -313,9 +318,12 @@ def _charge_claimed(*, payment: Payment, claimed_at):
     """Call the gateway for an off-session payment this run has claimed, with the
     payment's idempotency key. A failure that may pass frees the claim, so that the next
     try goes at once (with the same key); any other failure ends the payment."""
+    card = payment.payment_method
+    if card is None:  # a payment opened on the pay page (payment_start) has no card
+        raise ValueError(f"payment {payment.pk} has no saved card to charge off-session")
     try:
         return get_gateway(payment.gateway).charge_off_session(
-            payment=payment, card_reference=payment.payment_method.reference,
+            payment=payment, card_reference=card.reference,
             description=f"{payment.order.number} · {payment.order.plan.name}")
     except GatewayError as exc:
         if exc.retryable:
@@ -335,23 +343,25 @@ class RenewalCharge:
     """One auto-renewal to order and charge: the plan carries `price_minor` in the
     customer's currency; the key names the renewal cycle."""
 
-    esim: object
-    plan: Plan
+    esim: ESim
+    plan: "PricedPlan"
     card: PaymentMethod
     idempotency_key: str
 
 
-def renewal_orders_charge(*, renewals: list[RenewalCharge]) -> dict[int, Payment | GatewayError]:
+def renewal_orders_charge(
+        *, renewals: list[RenewalCharge]) -> dict[int, Payment | GatewayError | None]:
     """Order and charge many auto-renewals as a set: what `order_create_renewal` and then
     `order_charge_saved_card` do one at a time, in a few statements for the lot.
 
     The orders and their payment rows (claimed by this run) are written and committed
     together before the gateway is called, each call carrying its payment's idempotency
     key; the gateway's answers are then taken in, and the paid orders fulfilled, in one
-    transaction. Returns each eSIM's payment, or the GatewayError its call raised. eSIMs
-    left out of the answer were not touched: a renewal that cannot be ordered as given, or
-    a key already used (an order exists for the cycle, or another run made it meanwhile),
-    is for the one-at-a-time path, which knows what to do next.
+    transaction. Returns each eSIM's payment, or the GatewayError its call raised, or
+    None when another run took its charge over meanwhile. eSIMs left out of the answer
+    were not touched: a renewal that cannot be ordered as given, or a key already used
+    (an order exists for the cycle, or another run made it meanwhile), is for the
+    one-at-a-time path, which knows what to do next.
     """
     gateway = selectors.payment_gateway_name()
     fit = [r for r in renewals
@@ -375,7 +385,7 @@ def renewal_orders_charge(*, renewals: list[RenewalCharge]) -> dict[int, Payment
                         charge_claimed_at=now) for order, r in zip(orders, fit, strict=True)])
     except IntegrityError:
         return {}  # a cycle was ordered meanwhile: every one goes the careful way
-    outcome: dict[int, Payment | GatewayError] = {}
+    outcome: dict[int, Payment | GatewayError | None] = {}
     charges = {}
     claimed_at, ours = now, {payment.pk for payment in payments}
     for index, (payment, r) in enumerate(zip(payments, fit, strict=True)):
@@ -490,13 +500,27 @@ def _orders_mark_paid(*, paid: list[tuple[Order, Payment]]) -> None:
             order.save(update_fields=["esim"])
     renewals = [order for order in orders if order.kind == Order.Kind.RENEWAL]
     esim_services.bundles_create_for_orders(orders=renewals)
-    esim_services.esims_renewal_settled(esim_ids=[order.esim_id for order in renewals])
+    esim_services.esims_renewal_settled(esim_ids=[_order_esim_id(order) for order in renewals])
     notifications_request_for_orders(kind=Notification.Kind.ORDER_PAID, orders=orders)
     # Last: the receipt counter stays locked until this transaction commits, so every
     # other order being paid waits for it; hold it for as short a time as possible.
     receipts_issue(paid=paid)
     order_ids = [order.pk for order in orders]
     transaction.on_commit(lambda: _enqueue_activation(order_ids))
+
+
+def _order_esim(order: Order) -> ESim:
+    """The eSIM of a renewal or a top-up (ordered for one: order_create_renewal,
+    order_create_topup, renewal_orders_charge), or of any paid order (a new eSIM's order
+    gets its eSIM in the transaction that pays it: _orders_mark_paid)."""
+    assert order.esim is not None, f"order {order.number} ({order.kind}) has no eSIM"
+    return order.esim
+
+
+def _order_esim_id(order: Order) -> int:
+    """`_order_esim(order).pk`, without loading the eSIM."""
+    assert order.esim_id is not None, f"order {order.number} ({order.kind}) has no eSIM"
+    return order.esim_id
 
 
 # Orders handed to one activation task.
@@ -523,10 +547,11 @@ def order_activate(*, order_id: int) -> Order:
     if _orders_activation_begin(order_ids=[order_id]):
         order = Order.objects.select_related("esim", "plan").get(pk=order_id)
         if order.kind == Order.Kind.TOPUP:
-            esim_services.topup_apply_at_carrier(esim=order.esim, reference=order.number,
-                                                 plan=order.plan)
+            esim_services.topup_apply_at_carrier(esim=_order_esim(order),
+                                                 reference=order.number, plan=order.plan)
         else:
-            esim = esim_services.esim_provision(esim=order.esim, call_prefix=order.number)
+            esim = esim_services.esim_provision(esim=_order_esim(order),
+                                                call_prefix=order.number)
             bundle = order.bundle
             bundle.esim = esim
             esim_services.bundle_apply_at_carrier(bundle=bundle)
@@ -540,7 +565,7 @@ def orders_activate(*, order_ids: list[int]) -> dict[int, CarrierError | None]:
     order, None or the CarrierError that stopped it."""
     orders = list(Order.objects.select_related("esim", "bundle").filter(pk__in=order_ids))
     simple = [order for order in orders if order.kind == Order.Kind.RENEWAL
-              and order.esim.iccid and order.esim.matching_id]
+              and _order_esim(order).iccid and _order_esim(order).matching_id]
     simple_ids = {order.pk for order in simple}
     outcome: dict[int, CarrierError | None] = {}
     for order in orders:
@@ -555,7 +580,7 @@ def orders_activate(*, order_ids: list[int]) -> dict[int, CarrierError | None]:
     for order in simple:
         if order.pk in started:
             bundles[order.pk] = order.bundle
-            order.bundle.esim = order.esim
+            order.bundle.esim = _order_esim(order)
     applied = esim_services.bundles_apply_at_carrier(bundles=list(bundles.values()))
     for order_id, bundle in bundles.items():
         outcome[order_id] = applied[bundle.pk]
@@ -583,7 +608,7 @@ def _orders_complete(*, order_ids: list[int]) -> None:
         orders = list(Order.objects.select_for_update().filter(
             pk__in=order_ids, status=Order.Status.ACTIVATING).order_by("pk"))
         orders_complete(order_ids=[order.pk for order in orders], at=timezone.now())
-        esim_services.esims_mark_ready(esim_ids=[order.esim_id for order in orders])
+        esim_services.esims_mark_ready(esim_ids=[_order_esim_id(order) for order in orders])
         new = [order for order in orders if order.kind == Order.Kind.NEW_ESIM]
         if new:
             notifications_request_for_orders(kind=Notification.Kind.ESIM_READY, orders=new)
@@ -661,11 +686,11 @@ def order_refund(*, order_id: int, actor, reason: str) -> Order:
     # and a new eSIM's profile too while no device has it.
     if order.kind == Order.Kind.TOPUP:
         if order.completed_at is not None:
-            esim_services.topup_revoke(esim=order.esim, reference=order.number)
+            esim_services.topup_revoke(esim=_order_esim(order), reference=order.number)
     else:
         esim_services.bundle_revoke(bundle=order.bundle)
     if order.kind == Order.Kind.NEW_ESIM:
-        esim_services.esim_cancel_unused(esim=order.esim, call_prefix=order.number)
+        esim_services.esim_cancel_unused(esim=_order_esim(order), call_prefix=order.number)
     refund_reference = get_gateway(payment.gateway).charge_refund(
         reference=payment.gateway_reference, amount_minor=payment.amount_minor)
     with transaction.atomic():

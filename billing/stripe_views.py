@@ -19,8 +19,8 @@ from portal.jsonbody import BadRequestBody, json_object_from_body
 from . import selectors
 from .gateway_events import gateway_event_record
 from .gateway_schemas import StripeEvent, ValidationError, first_error
-from .gateways import GatewayError, get_gateway
-from .gateways.stripe import NAME
+from .gateways import GatewayError
+from .gateways.stripe import NAME, stripe_gateway
 from .models import Order, Payment, PaymentMethod
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ def stripe_pay(request, reference):
     if payment.status not in Payment.OPEN_STATUSES:
         return HttpResponseRedirect(return_url)  # it shows why, and a retry
     try:
-        intent = get_gateway(NAME).intent_for_page(reference=reference)
+        intent = stripe_gateway().intent_for_page(reference=reference)
     except GatewayError:
         return _unreachable(request, order.number)
     if intent.step == "settled":
@@ -78,7 +78,7 @@ def stripe_card_setup(request, reference):
     if method.status != PaymentMethod.Status.PENDING:
         return HttpResponseRedirect(done_url)
     try:
-        setup = get_gateway(NAME).setup_for_page(reference=reference)
+        setup = stripe_gateway().setup_for_page(reference=reference)
     except GatewayError:
         messages.error(request, _("The payment provider could not be reached. Nothing was "
                                   "saved; try again in a moment."))

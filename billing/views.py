@@ -183,6 +183,7 @@ def pay(request, number):
         return HttpResponseRedirect(services.payment_customer_url(payment=payment))
     period = None
     if order.kind == Order.Kind.RENEWAL:
+        assert order.esim is not None  # a renewal is ordered for an eSIM
         period = esim_selectors.renewal_period(esim=order.esim,
                                                validity_days=order.plan.validity_days,
                                                now=timezone.now())

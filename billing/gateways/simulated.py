@@ -16,15 +16,19 @@ from . import GatewayCharge, GatewayError, SavedCard
 DECLINE_CODES = ("card_declined", "insufficient_funds", "expired_card")
 
 
+# A charge's status (a str: the field's choices are SimulatedCharge.Status) in the
+# gateway interface's words.
+_CHARGE_STATUSES: dict[str, str] = {
+    SimulatedCharge.Status.PENDING: "pending",
+    SimulatedCharge.Status.REQUIRES_ACTION: "requires_action",
+    SimulatedCharge.Status.SUCCEEDED: "succeeded",
+    SimulatedCharge.Status.DECLINED: "failed",
+    SimulatedCharge.Status.REFUNDED: "succeeded",  # it was paid; the refund is separate
+}
+
+
 def _as_charge(charge: SimulatedCharge) -> GatewayCharge:
-    status = {
-        SimulatedCharge.Status.PENDING: "pending",
-        SimulatedCharge.Status.REQUIRES_ACTION: "requires_action",
-        SimulatedCharge.Status.SUCCEEDED: "succeeded",
-        SimulatedCharge.Status.DECLINED: "failed",
-        SimulatedCharge.Status.REFUNDED: "succeeded",  # it was paid; the refund is separate
-    }[charge.status]
-    return GatewayCharge(reference=charge.reference, status=status,
+    return GatewayCharge(reference=charge.reference, status=_CHARGE_STATUSES[charge.status],
                          failure_code=charge.decline_code)
 
 

@@ -12,15 +12,24 @@ import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol, cast
 
 import stripe
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.urls import reverse
+from stripe.params import PaymentIntentCreateParams, SetupIntentCreateParams
 
 from billing.models import GatewayCustomer
 
-from . import GatewayCharge, GatewayError, GatewayRetryableError, SavedCard
+from . import (
+    Gateway,
+    GatewayCharge,
+    GatewayError,
+    GatewayRetryableError,
+    SavedCard,
+    _OutsideTransactions,
+)
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +133,13 @@ def _needs_authentication(error) -> bool:
     return _AUTHENTICATION_REQUIRED in (_field(error, "code"), _field(error, "decline_code"))
 
 
+def _client_secret(intent: stripe.PaymentIntent | stripe.SetupIntent) -> str:
+    """What Stripe.js needs to confirm the intent: Stripe sends it to a secret key."""
+    if intent.client_secret is None:
+        raise GatewayError(f"Stripe sent {intent.id} without its client secret")
+    return intent.client_secret
+
+
 def charge_from_intent(intent) -> GatewayCharge:
     """A PaymentIntent's state in the portal's terms."""
     status, error = intent.status, _field(intent, "last_payment_error")
@@ -147,6 +163,9 @@ def charge_from_intent(intent) -> GatewayCharge:
     return GatewayCharge(reference=intent.id, status="pending")
 
 
+# The intents are created with `payment_method_types`, which localstripe (the tests'
+# Stripe) takes; the installed library's typed params (its API version 2026-10-28.endive)
+# have only `allowed_payment_method_types`, so those params are cast where they are built.
 def _methods_for(currency: str) -> list[str]:
     currency = currency.lower()
     methods = [m for m in settings.STRIPE_PAYMENT_METHODS
@@ -212,10 +231,11 @@ class StripeGateway:
     def charge_start(self, *, payment, description: str, return_url: str) -> GatewayCharge:
         with _stripe_errors("start a payment"):
             intent = stripe_client().v1.payment_intents.create(
-                params={"amount": payment.amount_minor, "currency": payment.currency.lower(),
-                        "customer": self.customer_reference(payment.order.customer),
-                        "payment_method_types": _methods_for(payment.currency),
-                        "metadata": _metadata(payment, description)},
+                params=cast(PaymentIntentCreateParams, {  # why a cast: see _methods_for
+                    "amount": payment.amount_minor, "currency": payment.currency.lower(),
+                    "customer": self.customer_reference(payment.order.customer),
+                    "payment_method_types": _methods_for(payment.currency),
+                    "metadata": _metadata(payment, description)}),
                 options={"idempotency_key": payment.idempotency_key})
         return charge_from_intent(intent)
 
@@ -257,17 +277,19 @@ class StripeGateway:
             step, method = "processing", ""
         else:
             step, method = "pay", ""
-        return IntentForPage(client_secret=intent.client_secret, step=step,
+        return IntentForPage(client_secret=_client_secret(intent), step=step,
                              payment_method=method, methods=methods)
 
     # --- Saved cards and charges without the customer (auto-renewal) ---
 
     def card_setup_start(self, *, customer, return_url: str) -> str:
         with _stripe_errors("start saving a card"):
-            intent = stripe_client().v1.setup_intents.create(params={
-                "customer": self.customer_reference(customer), "usage": "off_session",
-                "payment_method_types": ["card"],
-                "metadata": {"portal_user": str(customer.pk), "cancel_url": return_url[:500]}})
+            intent = stripe_client().v1.setup_intents.create(params=cast(
+                SetupIntentCreateParams, {  # why a cast: see _methods_for
+                    "customer": self.customer_reference(customer), "usage": "off_session",
+                    "payment_method_types": ["card"],
+                    "metadata": {"portal_user": str(customer.pk),
+                                 "cancel_url": return_url[:500]}}))
         return intent.id
 
     def card_setup_customer_url(self, *, reference: str) -> str:
@@ -279,7 +301,9 @@ class StripeGateway:
                 reference, params={"expand": ["payment_method"]})
         error = _field(intent, "last_setup_error")
         if intent.status == "succeeded":
-            method = intent.payment_method
+            method = intent.payment_method  # expanded: the PaymentMethod itself
+            if not isinstance(method, stripe.PaymentMethod) or method.card is None:
+                raise GatewayError(f"Stripe saved no card for {reference}")
             card = method.card
             return SavedCard(reference=method.id, brand=card.brand, last4=card.last4,
                              exp_month=card.exp_month, exp_year=card.exp_year)
@@ -304,7 +328,7 @@ class StripeGateway:
         finished = intent.status in ("succeeded", "canceled") or bool(
             intent.status == "requires_payment_method" and _field(intent, "last_setup_error"))
         metadata = _field(intent, "metadata")
-        return SetupForPage(client_secret=intent.client_secret, finished=finished,
+        return SetupForPage(client_secret=_client_secret(intent), finished=finished,
                             cancel_url=_field(metadata, "cancel_url") or "")
 
     def charge_off_session(self, *, payment, card_reference: str,
@@ -317,12 +341,12 @@ class StripeGateway:
                     client.v1.payment_intents.retrieve(payment.gateway_reference))
             try:
                 intent = client.v1.payment_intents.create(
-                    params={"amount": payment.amount_minor,
-                            "currency": payment.currency.lower(),
-                            "customer": self.customer_reference(payment.order.customer),
-                            "payment_method": card_reference, "payment_method_types": ["card"],
-                            "off_session": True, "confirm": True,
-                            "metadata": _metadata(payment, description)},
+                    params=cast(PaymentIntentCreateParams, {  # why a cast: see _methods_for
+                        "amount": payment.amount_minor, "currency": payment.currency.lower(),
+                        "customer": self.customer_reference(payment.order.customer),
+                        "payment_method": card_reference, "payment_method_types": ["card"],
+                        "off_session": True, "confirm": True,
+                        "metadata": _metadata(payment, description)}),
                     options={"idempotency_key": payment.idempotency_key})
             except stripe.CardError as exc:
                 return self._off_session_declined(client, exc)
@@ -331,7 +355,8 @@ class StripeGateway:
     def _off_session_declined(self, client, exc: stripe.CardError) -> GatewayCharge:
         """Real Stripe answers a charge the bank wants authenticated, or declines, with a
         CardError carrying the PaymentIntent; localstripe's error carries only the charge."""
-        error = (exc.json_body or {}).get("error") or {}
+        body = exc.json_body if isinstance(exc.json_body, dict) else {}  # None: no body
+        error = body.get("error") or {}
         reference = _id(error.get("payment_intent"))
         if not reference and error.get("charge"):
             reference = _id(client.v1.charges.retrieve(error["charge"]).payment_intent)
@@ -344,3 +369,19 @@ class StripeGateway:
             code = "authentication_failed"
         return GatewayCharge(reference=reference, status="failed", failure_code=code,
                              failure_message=error.get("message") or exc.user_message or "")
+
+
+class StripePages(Gateway, Protocol):
+    """The Stripe gateway as its own pages (billing/stripe_views.py) use it: the portal's
+    interface, and what Stripe.js needs of an intent."""
+
+    def intent_for_page(self, *, reference: str) -> IntentForPage: ...
+
+    def setup_for_page(self, *, reference: str) -> SetupForPage: ...
+
+
+def stripe_gateway() -> StripePages:
+    """`get_gateway(NAME)`, typed with the Stripe-only calls: every call checks that no
+    database transaction is open, as get_gateway's do."""
+    gateway: StripePages = StripeGateway()  # the wrapper's calls are typed by the gateway's
+    return _OutsideTransactions(gateway)
