@@ -32,7 +32,7 @@ run: install
 	@echo
 	@echo "  eSIM Portal is starting on http://127.0.0.1:$(PORT)/"
 	@echo "  Demo customer: demo@example.com / demo-esim-2026"
-	@echo "  Support (Django admin at http://127.0.0.1:$(PORT)/staff/): support@example.com / support-esim-2026"
+	@echo "  Support (sign in, then the admin at http://127.0.0.1:$(PORT)/staff/): support@example.com / support-esim-2026"
 	@echo "  Emails (sign-up confirmation, password reset) are printed below by the web process."
 	@echo "  Carrier simulator: http://127.0.0.1:$(CARRIER_PORT)/sim/health   Stop everything with Ctrl-C."
 	@echo
@@ -44,6 +44,7 @@ test: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/mypy .
 	$(DEV) $(BIN)/python manage.py makemigrations --check --dry-run
 
 check: lint

@@ -274,7 +274,10 @@ def order_charge_saved_card(*, order_id: int, payment_method_id: int,
     finds the same row and gets the same charge back: nothing is charged twice. Under
     the order's lock, a new attempt is made only when no payment is still open and fewer
     than `attempts_allowed` were made; a payment waiting for the customer's bank
-    (3-D Secure) is only ever looked at again, never charged again.
+    (3-D Secure) is only ever looked at again, never charged again. A payment the
+    customer opened on the pay page is theirs to finish or leave: it is neither an
+    attempt nor an open charge here (were both to succeed, the second is refunded as
+    paid twice).
     Returns the payment this run dealt with (None when nothing was due); raises
     ChargeInProgress when another run holds it, GatewayError when the gateway failed
     (`retryable` says whether to try again with the same payment).
@@ -285,7 +288,7 @@ def order_charge_saved_card(*, order_id: int, payment_method_id: int,
                  .get(pk=order_id))
         if order.status != Order.Status.PENDING_PAYMENT:
             return order.payments.filter(status=Payment.Status.SUCCEEDED).first()
-        attempts = list(order.payments.all())
+        attempts = list(order.payments.filter(off_session=True))
         payment = next((p for p in attempts if p.status in Payment.OPEN_STATUSES), None)
         if payment is None:
             if len(attempts) >= attempts_allowed:

@@ -202,7 +202,9 @@ def renewal_run(*, esim_id: int, now: datetime | None = None) -> RenewalOutcome:
     order.refresh_from_db()
     if order.status != Order.Status.PENDING_PAYMENT:
         return RenewalOutcome.PAID  # fulfilment has scheduled the next cycle
-    payment = payment or order.payments.order_by("-created_at", "-pk").first()
+    # The customer's own tries on the pay page are theirs; this run answers for its own.
+    payment = payment or (order.payments.filter(off_session=True)
+                          .order_by("-created_at", "-pk").first())
     if payment is not None and payment.status == Payment.Status.CREATED:
         _schedule(esim_id, now + PENDING_RECHECK)  # the gateway is still working on it
         return RenewalOutcome.PENDING

@@ -397,3 +397,30 @@ def test_removing_a_saved_card(alice_client, auto_renewing, bob):
     assert not SimulatedCard.objects.get(reference=spare.reference).saved
     form = alice_client.get(settings_url).context["form"]
     assert list(form.fields["card"].queryset) == [in_use]  # no longer offered
+
+
+@pytest.mark.parametrize("gateway_answers", [True, False])
+def test_a_payment_the_customer_opened_and_left_does_not_hold_the_retry_back(
+        alice_client, installed_esim, django_capture_on_commit_callbacks, gateway_answers):
+    """After a decline the customer opens the pay page (its payment is theirs, on-session)
+    and leaves, or the gateway could not even start it: the retry still charges the
+    saved card, once the customer has fixed it."""
+    with first_attempt(alice_client, installed_esim, "insufficient_funds",
+                       django_capture_on_commit_callbacks) as (clock, order):
+        if gateway_answers:
+            alice_client.post(reverse("billing:pay", args=[order.number]))  # then leaves
+        else:
+            with mock.patch.object(SimulatedGateway, "charge_start",
+                                   side_effect=GatewayRetryableError("connection reset")):
+                alice_client.post(reverse("billing:pay", args=[order.number]))
+        left = order.payments.get(off_session=False)
+        assert left.status == Payment.Status.CREATED
+        SimulatedCard.objects.filter(
+            reference=order.payments.get(off_session=True).payment_method.reference
+        ).update(behaviour="success")  # topped up the account
+        clock.move_to(order.created_at + timedelta(days=1, minutes=1))
+        sweep(django_capture_on_commit_callbacks)
+    order.refresh_from_db()
+    assert order.status == Order.Status.COMPLETED
+    assert order.payments.filter(off_session=True, status="succeeded").count() == 1
+    assert Payment.objects.get(pk=left.pk).status == Payment.Status.CREATED  # untouched
