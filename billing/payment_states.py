@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from portal.states import StateMachine, TransitionNotAllowed
 
-from .gateways import GatewayCharge
+from .gateways import ChargeStatus, GatewayCharge
 from .models import Payment
 
 log = logging.getLogger(__name__)
@@ -58,23 +58,23 @@ def payment_move_for_charge(payment: Payment, charge: GatewayCharge, *,
     """What the gateway's charge means for a payment the caller holds locked: its move,
     or None when there is nothing new. A payment no longer open is never changed again,
     but for money the gateway took after all."""
-    late_success = (payment.status == S.FAILED and charge.status == "succeeded"
+    late_success = (payment.status == S.FAILED and charge.status == ChargeStatus.SUCCEEDED
                     and payment.failure_code not in DUPLICATES)
     if payment.status not in Payment.OPEN_STATUSES and not late_success:
         return None
     if late_success:
         log.warning("payment %s failed here but succeeded at the gateway", payment.pk)
-    if charge.status == "succeeded" and order_paid:
+    if charge.status == ChargeStatus.SUCCEEDED and order_paid:
         log.error("order %s received a second successful payment (%s)",
                   payment.order.number, payment.pk)
         return PaymentMove(S.FAILED, DUPLICATE, "Succeeded after the order was paid: refunded.")
-    if charge.status == "succeeded":
+    if charge.status == ChargeStatus.SUCCEEDED:
         return PaymentMove(S.SUCCEEDED)
-    if charge.status == "failed":
+    if charge.status == ChargeStatus.FAILED:
         code = charge.failure_code or "declined"
         # The gateway's own words, for support; customers see Payment.explanation.
         return PaymentMove(S.FAILED, code, (charge.failure_message or code)[:255])
-    if charge.status == "requires_action" and payment.status != S.REQUIRES_ACTION:
+    if charge.status == ChargeStatus.REQUIRES_ACTION and payment.status != S.REQUIRES_ACTION:
         return PaymentMove(S.REQUIRES_ACTION)
     return None
 

@@ -7,6 +7,7 @@ never trusts the browser about a charge: it always asks the gateway.
 
 import functools
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -16,10 +17,19 @@ from django.utils.translation import gettext_lazy as _
 from portal.errors import ExternalError, ensure_outside_transaction
 
 
+class ChargeStatus(StrEnum):
+    """What a gateway says of a charge, in the portal's words (each gateway maps its own)."""
+
+    PENDING = "pending"
+    REQUIRES_ACTION = "requires_action"  # the customer's bank wants them (3-D Secure)
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
 @dataclass(frozen=True)
 class GatewayCharge:
     reference: str
-    status: str  # "pending", "requires_action", "succeeded" or "failed"
+    status: ChargeStatus
     failure_code: str = ""
     failure_message: str = ""
 

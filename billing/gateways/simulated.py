@@ -11,19 +11,19 @@ from django.urls import reverse
 
 from billing.models import SimulatedCard, SimulatedCharge
 
-from . import GatewayCharge, GatewayError, SavedCard
+from . import ChargeStatus, GatewayCharge, GatewayError, SavedCard
 
 DECLINE_CODES = ("card_declined", "insufficient_funds", "expired_card")
 
 
 # A charge's status (a str: the field's choices are SimulatedCharge.Status) in the
 # gateway interface's words.
-_CHARGE_STATUSES: dict[str, str] = {
-    SimulatedCharge.Status.PENDING: "pending",
-    SimulatedCharge.Status.REQUIRES_ACTION: "requires_action",
-    SimulatedCharge.Status.SUCCEEDED: "succeeded",
-    SimulatedCharge.Status.DECLINED: "failed",
-    SimulatedCharge.Status.REFUNDED: "succeeded",  # it was paid; the refund is separate
+_CHARGE_STATUSES: dict[str, ChargeStatus] = {
+    SimulatedCharge.Status.PENDING: ChargeStatus.PENDING,
+    SimulatedCharge.Status.REQUIRES_ACTION: ChargeStatus.REQUIRES_ACTION,
+    SimulatedCharge.Status.SUCCEEDED: ChargeStatus.SUCCEEDED,
+    SimulatedCharge.Status.DECLINED: ChargeStatus.FAILED,
+    SimulatedCharge.Status.REFUNDED: ChargeStatus.SUCCEEDED,  # it was paid; the refund is separate
 }
 
 

@@ -23,6 +23,7 @@ from stripe.params import PaymentIntentCreateParams, SetupIntentCreateParams
 from billing.models import GatewayCustomer
 
 from . import (
+    ChargeStatus,
     Gateway,
     GatewayCharge,
     GatewayError,
@@ -144,23 +145,24 @@ def charge_from_intent(intent) -> GatewayCharge:
     """A PaymentIntent's state in the portal's terms."""
     status, error = intent.status, _field(intent, "last_payment_error")
     if status == "succeeded":
-        return GatewayCharge(reference=intent.id, status="succeeded")
+        return GatewayCharge(reference=intent.id, status=ChargeStatus.SUCCEEDED)
     if status == "requires_action":
-        return GatewayCharge(reference=intent.id, status="requires_action")
+        return GatewayCharge(reference=intent.id, status=ChargeStatus.REQUIRES_ACTION)
     if status == "canceled":
-        return GatewayCharge(reference=intent.id, status="failed", failure_code="canceled",
+        return GatewayCharge(reference=intent.id, status=ChargeStatus.FAILED,
+                             failure_code="canceled",
                              failure_message=_field(intent, "cancellation_reason") or "")
     if status == "requires_payment_method" and error:
         if _needs_authentication(error):
             # An off-session charge the bank wants authenticated (real Stripe's shape):
             # the customer can still do it on the payment page.
-            return GatewayCharge(reference=intent.id, status="requires_action")
+            return GatewayCharge(reference=intent.id, status=ChargeStatus.REQUIRES_ACTION)
         return GatewayCharge(
-            reference=intent.id, status="failed",
+            reference=intent.id, status=ChargeStatus.FAILED,
             failure_code=portal_failure_code(code=_field(error, "code"),
                                              decline_code=_field(error, "decline_code")),
             failure_message=_field(error, "message") or "")
-    return GatewayCharge(reference=intent.id, status="pending")
+    return GatewayCharge(reference=intent.id, status=ChargeStatus.PENDING)
 
 
 # The intents are created with `payment_method_types`, which localstripe (the tests'
@@ -363,11 +365,11 @@ class StripeGateway:
         log.info("Stripe declined an off-session charge %s: %s/%s (request %s)", reference,
                  error.get("code"), error.get("decline_code"), exc.request_id)
         if _needs_authentication(error) and reference:
-            return GatewayCharge(reference=reference, status="requires_action")
+            return GatewayCharge(reference=reference, status=ChargeStatus.REQUIRES_ACTION)
         code = portal_failure_code(code=error.get("code"), decline_code=error.get("decline_code"))
         if _needs_authentication(error):  # no PaymentIntent to authenticate
             code = "authentication_failed"
-        return GatewayCharge(reference=reference, status="failed", failure_code=code,
+        return GatewayCharge(reference=reference, status=ChargeStatus.FAILED, failure_code=code,
                              failure_message=error.get("message") or exc.user_message or "")
 
 
