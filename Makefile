@@ -37,6 +37,7 @@ run: install
 	@echo "  Carrier simulator: http://127.0.0.1:$(CARRIER_PORT)/sim/health   Stop everything with Ctrl-C."
 	@echo
 	$(DEV) WEB_PORT=$(PORT) CARRIER_PORT=$(CARRIER_PORT) CARRIER_URL=http://127.0.0.1:$(CARRIER_PORT) \
+		PORTAL_BASE_URL=$${PORTAL_BASE_URL:-http://127.0.0.1:$(PORT)} \
 		$(BIN)/honcho start -f Procfile.dev
 
 test: install
