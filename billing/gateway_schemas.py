@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
+
+from portal.jsonbody import EdgeSchema as _Schema
+from portal.jsonbody import first_error
 
 __all__ = ["GatewayEventPayload", "StripeEvent", "ValidationError", "first_error"]
 
@@ -19,10 +22,6 @@ __all__ = ["GatewayEventPayload", "StripeEvent", "ValidationError", "first_error
 MAX_AMOUNT = 10**15
 
 Name = Annotated[str, Field(min_length=1, max_length=64)]
-
-
-class _Schema(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
 
 class GatewayObject(_Schema):
@@ -50,9 +49,3 @@ class StripeEvent(GatewayEventPayload):
     id: Annotated[str, Field(max_length=100, pattern=r"^evt_[A-Za-z0-9_]+$")]
     type: Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[a-z0-9_.]+$")]
 
-
-def first_error(exc: ValidationError) -> str:
-    """The first problem, said briefly (never the value, which may be 100 KB)."""
-    error = exc.errors(include_url=False, include_input=False, include_context=False)[0]
-    where = ".".join(str(part) for part in error["loc"]) or "body"
-    return f"{where}: {error['msg']}"

@@ -12,6 +12,7 @@ body, and ES2+ "Failed") will not pass by itself and is shown to support.
 import hashlib
 import hmac
 import logging
+import re
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -285,13 +286,16 @@ def bundle_revoke(*, reference: str) -> CarrierBundle:
     return CarrierBundle.from_json(_api("POST", f"/api/v1/bundles/{reference}/revoke"))
 
 
+_SIGNATURE = re.compile(r"sha256=[0-9a-fA-F]{64}", re.ASCII)
+
+
 def signature_is_valid(body: bytes, header: str) -> bool:
-    """Callbacks carry `X-Signature: sha256=<hex HMAC-SHA256 of the raw body>`."""
-    # compare_digest refuses a str that is not ASCII (a TypeError, so a 500): such a header
-    # is simply not a signature.
-    if not header or not header.isascii() or not header.startswith("sha256="):
+    """Callbacks carry `X-Signature: sha256=<hex HMAC-SHA256 of the raw body>`. Anything
+    not of that shape is refused before the HMAC is compared: compare_digest raises
+    TypeError (a 500) on a str that is not ASCII."""
+    if not _SIGNATURE.fullmatch(header or ""):
         return False
     expected = hmac.new(settings.CARRIER_CALLBACK_SECRET.encode(), body,
                         hashlib.sha256).hexdigest()
-    return hmac.compare_digest(expected, header.removeprefix("sha256="))
+    return hmac.compare_digest(expected, header.removeprefix("sha256=").lower())
 

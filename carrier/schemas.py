@@ -15,13 +15,14 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     AwareDatetime,
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
     ValidationError,
     model_validator,
 )
+
+from portal.jsonbody import EdgeSchema as _Schema
+from portal.jsonbody import first_error
 
 __all__ = ["DownloadProgressInfo", "UsageReport", "ValidationError", "first_error"]
 
@@ -33,10 +34,6 @@ EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(2100, 1, 1, tzinfo=UTC)
 
 _ICCID = re.compile(r"[0-9]{19}[Ff]?|[0-9]{20}")
-
-
-class _Schema(BaseModel):
-    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
 
 def _iso_text(value: Any) -> Any:
@@ -146,10 +143,3 @@ class UsageReport(_Schema):
     reported_at: Timestamp
     bundle: CarrierBundleReport
 
-
-def first_error(exc: ValidationError) -> str:
-    """The first problem, said briefly: where it is and what is wrong (never the value,
-    which may be 100 KB)."""
-    error = exc.errors(include_url=False, include_input=False, include_context=False)[0]
-    where = ".".join(str(part) for part in error["loc"]) or "body"
-    return f"{where}: {error['msg']}"

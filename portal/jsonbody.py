@@ -15,11 +15,29 @@ import math
 import re
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 # Deeper than any callback or webhook event we take (a Stripe event is about 8 deep).
 DEFAULT_MAX_DEPTH = 32
 
 # What jsonb cannot hold in a string: NUL, and a surrogate not paired into a character.
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+class EdgeSchema(BaseModel):
+    """The base of every schema an outside body is checked with (carrier/schemas.py,
+    billing/gateway_schemas.py): strict types (a number is not a string), fields we do
+    not know ignored (a newer sender is still understood), frozen once read."""
+
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
+
+
+def first_error(exc: ValidationError) -> str:
+    """The first problem, said briefly: where it is and what is wrong (never the value,
+    which may be 100 KB)."""
+    error = exc.errors(include_url=False, include_input=False, include_context=False)[0]
+    where = ".".join(str(part) for part in error["loc"]) or "body"
+    return f"{where}: {error['msg']}"
 
 
 class BadRequestBody(ValueError):
