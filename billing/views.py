@@ -4,13 +4,13 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from esims import selectors as esim_selectors
 from plans.selectors import CatalogueFilter, plan_get_for_sale, plan_list
 from plans.views import chosen_currency
+from portal.redirects import safe_next
 
 from . import selectors, services
 from .forms import (
@@ -212,11 +212,7 @@ _CARD_NEXT_SESSION_KEY = "card-setup-next"
 
 
 def _safe_next(request, default: str) -> str:
-    wanted = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(wanted, allowed_hosts={request.get_host()},
-                                       require_https=request.is_secure()):
-        return wanted
-    return default
+    return safe_next(request, request.POST.get("next") or request.GET.get("next"), default)
 
 
 @login_required

@@ -2,11 +2,11 @@ from django.conf import settings
 from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.services import customer_set_currency
+from portal.redirects import safe_next
 
 from . import selectors
 from .forms import CatalogueFilterForm, CurrencyChoiceForm
@@ -50,11 +50,7 @@ def set_currency(request):
         customer_set_currency(user=request.user, currency=currency)
     else:
         request.session[CURRENCY_SESSION_KEY] = currency
-    next_url = form.cleaned_data["next"]
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()},
-                                           require_https=request.is_secure()):
-        next_url = reverse("plans:catalogue")
-    return redirect(next_url)
+    return redirect(safe_next(request, form.cleaned_data["next"], reverse("plans:catalogue")))
 
 
 def catalogue(request):
