@@ -23,6 +23,7 @@ from django.utils.translation import gettext as _
 from carrier.client import CarrierError
 from esims import selectors as esim_selectors
 from esims import services as esim_services
+from esims.esim_states import esims_mark_ready
 from esims.models import ESim
 from notifications.models import Notification
 from notifications.services import notification_request, notifications_request_for_orders
@@ -322,7 +323,7 @@ def _charge_claimed(*, payment: Payment, claimed_at):
     payment's idempotency key. A failure that may pass frees the claim, so that the next
     try goes at once (with the same key); any other failure ends the payment."""
     card = payment.payment_method
-    if card is None:  # a payment opened on the pay page (payment_start) has no card
+    if card is None:  # every off-session payment is written with its card
         raise ValueError(f"payment {payment.pk} has no saved card to charge off-session")
     try:
         return get_gateway(payment.gateway).charge_off_session(
@@ -454,8 +455,6 @@ def card_remove(*, payment_method_id: int) -> PaymentMethod:
     """Remove a saved card: at once here (it is never charged again), then at the
     gateway. A card that pays an eSIM's auto-renewal is refused: choose another card
     there, or switch auto-renewal off, first."""
-    from esims.models import ESim
-
     with transaction.atomic():
         method = PaymentMethod.objects.select_for_update().get(pk=payment_method_id)
         if method.status == PaymentMethod.Status.REMOVED:
@@ -611,7 +610,7 @@ def _orders_complete(*, order_ids: list[int]) -> None:
         orders = list(Order.objects.select_for_update().filter(
             pk__in=order_ids, status=Order.Status.ACTIVATING).order_by("pk"))
         orders_complete(order_ids=[order.pk for order in orders], at=timezone.now())
-        esim_services.esims_mark_ready(esim_ids=[_order_esim_id(order) for order in orders])
+        esims_mark_ready(esim_ids=[_order_esim_id(order) for order in orders])
         new = [order for order in orders if order.kind == Order.Kind.NEW_ESIM]
         if new:
             notifications_request_for_orders(kind=Notification.Kind.ESIM_READY, orders=new)

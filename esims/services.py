@@ -178,12 +178,6 @@ def esim_renewal_schedule(*, esim_id: int, now: datetime | None = None) -> None:
     ESim.objects.filter(pk=esim_id).update(renew_at=charge_at, renewal_notice_at=notice_at)
 
 
-def esims_mark_ready(*, esim_ids: list[int]) -> None:
-    """The orders of these eSIMs are at the carrier: each new one is ready to install
-    (the others are past that and stay as they are)."""
-    esim_states.esims_mark_ready(esim_ids=esim_ids)
-
-
 @transaction.atomic
 def esim_record_download_progress(*, iccid: str, point: int, eid: str,
                                   at: datetime) -> ESim | None:
