@@ -5,6 +5,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
@@ -48,6 +49,17 @@ class User(AbstractUser):
                                  default="UTC")
     currency = models.CharField(_("currency"), max_length=3, default="USD",
                                 help_text=_("Prices are shown in this currency."))
+    # The mobile number above was proven to be the customer's (a code sent to it by SMS
+    # was typed back); emptied whenever the number changes. No SMS goes to a number
+    # that is not verified.
+    phone_verified_at = models.DateTimeField(_("mobile number verified"), null=True,
+                                             blank=True)
+    # The email address bounced or was refused for good: no email is sent to it (each
+    # message ends failed at once) until the customer changes or confirms it again.
+    email_undeliverable_at = models.DateTimeField(_("email address undeliverable since"),
+                                                  null=True, blank=True)
+    email_undeliverable_reason = models.CharField(_("why the address is undeliverable"),
+                                                  max_length=200, blank=True)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS = []
@@ -63,3 +75,27 @@ class User(AbstractUser):
 
     def __str__(self):
         return self.email
+
+
+class PhoneVerification(models.Model):
+    """A code sent by SMS to prove a mobile number belongs to the customer. Only a hash
+    of the code is kept; it expires, allows a few wrong guesses, and sending is limited
+    (notifications/phone.py)."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE,
+                             related_name="phone_verifications")
+    phone = PhoneNumberField(_("mobile number"))
+    code_hash = models.CharField(max_length=128)
+    created_at = models.DateTimeField(_("sent"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires"))
+    attempts = models.PositiveSmallIntegerField(_("wrong codes typed"), default=0)
+    verified_at = models.DateTimeField(_("verified"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("mobile number verification")
+        verbose_name_plural = _("mobile number verifications")
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["user", "created_at"], name="phone_verif_user_idx")]
+
+    def __str__(self):
+        return f"{self.user} {self.phone} ({self.created_at:%Y-%m-%d %H:%M})"

@@ -26,7 +26,7 @@ from esims import services as esim_services
 from esims.esim_states import esims_mark_ready
 from esims.models import ESim
 from notifications.models import Notification
-from notifications.services import notification_request, notifications_request_for_orders
+from notifications.requests import notification_request, notifications_request_for_orders
 from plans.models import Plan
 from portal.states import TransitionNotAllowed
 from support.models import StaffAction

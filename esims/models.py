@@ -60,6 +60,18 @@ class ESim(models.Model):
     # When to tell the customer about the coming charge; emptied once told.
     renewal_notice_at = models.DateTimeField(_("auto-renewal notice due"), null=True,
                                              blank=True)
+    # "Skip this renewal" from a reminder: the running bundle whose auto-renewal is not
+    # charged. Auto-renewal stays on and follows the next plan the customer buys.
+    renewal_skipped_bundle = models.ForeignKey(
+        "esims.Bundle", on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+        verbose_name=_("auto-renewal skipped after"))
+    # When the expiry-reminder sweep must next look at this eSIM (the next of the
+    # REMINDER_DAYS before the end of its last paid period); empty when nothing is due.
+    # Only eSIMs with a time here are read by the sweep (partial index below).
+    reminder_due_at = models.DateTimeField(_("next expiry reminder"), null=True, blank=True)
+    # The customer's own data alerts for this eSIM, in percent used (empty: the
+    # portal's DATA_ALERT_PERCENTS).
+    data_alert_percents = models.JSONField(_("data alerts (% used)"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     ready_at = models.DateTimeField(_("ready to install at"), null=True, blank=True)
     installed_at = models.DateTimeField(_("installed at"), null=True, blank=True)
@@ -79,6 +91,8 @@ class ESim(models.Model):
                          condition=Q(renew_at__isnull=False)),
             models.Index(fields=["renewal_notice_at"], name="esim_renew_notice_idx",
                          condition=Q(renewal_notice_at__isnull=False)),
+            models.Index(fields=["reminder_due_at"], name="esim_reminder_due_idx",
+                         condition=Q(reminder_due_at__isnull=False)),
         ]
         # Each state and the timestamps its moves set (esims/esim_states.py).
         constraints = [

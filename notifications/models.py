@@ -6,9 +6,11 @@ from django.utils.translation import gettext_lazy as _
 
 
 class Notification(models.Model):
-    """One message that must go out, written in the same transaction as the event it is
-    about, before anything is sent; at most one per (kind, channel) and the order or the
-    support reply it is about."""
+    """One message that must go out on one channel, written in the same transaction as
+    the event it is about, before anything is sent; at most one per (kind, channel) and
+    the order, payment or support reply it is about, or per (kind, channel, bundle,
+    threshold) for messages about a plan (the day of an expiry reminder, the percent of
+    a data alert)."""
 
     class Kind(models.TextChoices):
         ORDER_PAID = "order_paid", _("Payment received, with receipt")
@@ -19,9 +21,14 @@ class Notification(models.Model):
         PAYMENT_ACTION_REQUIRED = "payment_action", _("Auto-renewal needs authentication")
         AUTO_RENEW_STOPPED = "auto_renew_off", _("Auto-renewal switched off")
         DUPLICATE_REFUNDED = "duplicate_refunded", _("Duplicate payment refunded")
+        EXPIRY_REMINDER = "expiry_reminder", _("Plan ending soon")
+        DATA_ALERT = "data_alert", _("Data running low")
+        OUT_OF_DATA = "out_of_data", _("Out of data")
+        ESIM_EXPIRED = "esim_expired", _("Plan ended")
 
     class Channel(models.TextChoices):
         EMAIL = "email", _("Email")
+        SMS = "sms", _("SMS")
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Waiting to be sent")
@@ -43,6 +50,15 @@ class Notification(models.Model):
                                blank=True, related_name="notifications")
     payment = models.ForeignKey("billing.Payment", on_delete=models.PROTECT, null=True,
                                 blank=True, related_name="notifications")
+    # The eSIM a message is about, when it is about one (for the customer's history and
+    # support); set with the bundle, order or payment that names it.
+    esim = models.ForeignKey("esims.ESim", on_delete=models.PROTECT, null=True, blank=True,
+                             related_name="notifications")
+    # Which of a kind's steps: days before the end for an expiry reminder, percent used
+    # for a data alert; 0 for kinds that have one step.
+    threshold = models.PositiveIntegerField(_("step"), default=0)
+    # The address or number it went to, written when it is sent.
+    recipient = models.CharField(_("sent to"), max_length=254, blank=True)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices,
                               default=Status.PENDING)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
@@ -65,9 +81,9 @@ class Notification(models.Model):
             models.UniqueConstraint(fields=["kind", "channel", "ticket_message"],
                                     condition=Q(ticket_message__isnull=False),
                                     name="notification_once_per_reply"),
-            models.UniqueConstraint(fields=["kind", "channel", "bundle"],
+            models.UniqueConstraint(fields=["kind", "channel", "bundle", "threshold"],
                                     condition=Q(bundle__isnull=False),
-                                    name="notification_once_per_bundle"),
+                                    name="notification_once_per_bundle_step"),
             models.UniqueConstraint(fields=["kind", "channel", "payment"],
                                     condition=Q(payment__isnull=False),
                                     name="notification_once_per_payment"),
@@ -81,6 +97,7 @@ class Notification(models.Model):
         indexes = [
             models.Index(fields=["next_attempt_at"], name="notification_due_idx",
                          condition=Q(status__in=["pending", "sending"])),
+            models.Index(fields=["customer", "created_at"], name="notification_history_idx"),
         ]
 
     def __str__(self):
@@ -101,3 +118,27 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self):
         return f"{self.notification_id} at {self.at:%Y-%m-%d %H:%M}: {self.succeeded}"
+
+
+class ChannelSetting(models.Model):
+    """A customer's choice for one kind of message on one channel, where it differs
+    from the default (notifications/kinds.py): a row exists only once they chose."""
+
+    customer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                                 related_name="notification_settings")
+    kind = models.CharField(_("kind"), max_length=30, choices=Notification.Kind.choices)
+    channel = models.CharField(_("channel"), max_length=10,
+                               choices=Notification.Channel.choices)
+    enabled = models.BooleanField(_("on"))
+    changed_at = models.DateTimeField(_("changed"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("message setting")
+        verbose_name_plural = _("message settings")
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "kind", "channel"],
+                                    name="channel_setting_once"),
+        ]
+
+    def __str__(self):
+        return f"{self.customer} {self.kind}/{self.channel}: {self.enabled}"

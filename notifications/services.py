@@ -1,7 +1,6 @@
-"""Messages to customers: recorded with the event, sent once by a worker.
+"""Messages to customers: asked for with the event (notifications/requests.py), sent
+once by a worker.
 
-`notification_request` is called inside the transaction of the event (an order paid, an
-eSIM ready), so a message exists if and only if the event happened, and exists once.
 Sending claims the row with a conditional update, so a repeated or duplicated task
 sends nothing twice; every attempt is logged. A message carries its own attempt count
 and next-attempt time: it is claimed only when due, backs off after a failure that may
@@ -17,7 +16,6 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db import IntegrityError, transaction
 from django.db.models import F, Prefetch, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -36,72 +34,13 @@ log = logging.getLogger(__name__)
 
 # A claim older than this is taken to belong to a worker that died while sending.
 CLAIM_TIMEOUT = timedelta(minutes=10)
+# Sent messages are marked this many at a time (each mark is a commit).
+MARK_SENT_EVERY = 10
 
 
 class DeliveryError(ExternalError):
     """Sending failed; `retryable` says whether trying again can help, `retry_after` when
     the message is due again (portal/errors.py)."""
-
-
-def notification_request(*, kind: str, ticket_message=None, bundle=None,
-                         payment=None) -> Notification | None:
-    """Record that the customer must be told about this support reply, bundle (an
-    auto-renewal coming or stopped) or payment attempt, once. Messages about orders are
-    requested with `notifications_request_for_orders`."""
-    if ticket_message is not None:
-        customer = ticket_message.ticket.customer
-    elif bundle is not None:
-        customer = bundle.esim.owner
-    else:
-        customer = payment.order.customer
-    try:
-        with transaction.atomic():
-            notification = Notification.objects.create(
-                customer=customer, kind=kind, channel=Notification.Channel.EMAIL,
-                ticket_message=ticket_message, bundle=bundle, payment=payment)
-    except IntegrityError:
-        return None  # already requested for this reply, bundle or payment
-    notification_id = notification.pk
-    transaction.on_commit(lambda: _enqueue(notification_id))
-    return notification
-
-
-def notifications_request_for_orders(*, kind: str, orders) -> list[Notification]:
-    """`notification_request` for many orders at once, in the caller's transaction (which
-    holds the orders' locks): one row each, written in one statement, and one task for
-    the lot once the transaction commits."""
-    told = set(Notification.objects.filter(kind=kind, channel=Notification.Channel.EMAIL,
-                                           order__in=orders).values_list("order_id", flat=True))
-    notifications = Notification.objects.bulk_create([
-        Notification(customer_id=order.customer_id, kind=kind, order=order,
-                     channel=Notification.Channel.EMAIL)
-        for order in orders if order.pk not in told])
-    ids = [notification.pk for notification in notifications]
-    if ids:
-        transaction.on_commit(lambda: _enqueue_many(ids))
-    return notifications
-
-
-def _enqueue(notification_id: int) -> None:
-    from .tasks import notification_send
-
-    notification_send.delay(notification_id)
-
-
-# Messages handed to one task: one database round for the lot, one mail connection.
-SEND_BATCH = 100
-# Sent messages are marked this many at a time (each mark is a commit).
-MARK_SENT_EVERY = 10
-
-
-def _enqueue_many(notification_ids: list[int]) -> None:
-    from .tasks import notification_send_batch
-
-    if len(notification_ids) == 1:
-        _enqueue(notification_ids[0])
-        return
-    for start in range(0, len(notification_ids), SEND_BATCH):
-        notification_send_batch.delay(notification_ids[start:start + SEND_BATCH])
 
 
 def notification_deliver(*, notification_id: int) -> bool:

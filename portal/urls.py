@@ -27,6 +27,7 @@ urlpatterns = [
     path("orders/", include("billing.urls")),
     path("webhooks/stripe/", stripe_webhook, name="stripe_webhook"),
     path("support/", include("support.urls")),
+    path("", include("notifications.urls")),
     path("", include("carrier.urls")),
     path("staff/", admin.site.urls),
 ]

@@ -32,7 +32,7 @@ from esims.selectors import (
     running_bundles,
 )
 from notifications.models import Notification
-from notifications.services import notification_request
+from notifications.requests import notification_request
 from plans.models import Plan
 from support import services as support_services
 from support.models import StaffAction

@@ -3,7 +3,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from notifications.models import Notification
-from notifications.services import notification_request
+from notifications.requests import notification_request
 
 from . import ticket_states
 from .models import StaffAction, Ticket, TicketMessage

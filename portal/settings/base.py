@@ -246,6 +246,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "renewals.tasks.renewal_notice_sweep",
         "schedule": 300,
     },
+    "reminder-sweep": {
+        "task": "notifications.tasks.reminder_sweep",
+        "schedule": env_int("REMINDER_SWEEP_SECONDS", 300, minimum=5),
+    },
 }
 
 # The carrier: ES2+ for profiles, a reseller-style API for bundles; see carrier/client.py.
@@ -333,3 +337,47 @@ TASK_RETRY_MAX_ATTEMPTS = env_int("TASK_RETRY_MAX_ATTEMPTS", 10, minimum=1)
 # A message that could not be sent is tried this many times in all, then marked failed
 # (visible under Notifications in admin).
 NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 10, minimum=1)
+
+
+def _int_list(name: str, default: list[str], *, low: int, high: int) -> list[int]:
+    try:
+        values = sorted({int(v) for v in env_list(name, default)}, reverse=True)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: comma-separated whole numbers") from exc
+    if not values or not all(low <= v <= high for v in values):
+        raise ImproperlyConfigured(f"{name}: each between {low} and {high}")
+    return values
+
+
+# Reminders (docs/notifications.md). Expiry reminders this many days before the end of
+# an eSIM's last paid period; data alerts at these percents of the running plan used
+# (each customer may set their own per eSIM); no SMS between these hours, in the
+# customer's time zone (held until the end; START == END: no quiet hours).
+REMINDER_DAYS = _int_list("REMINDER_DAYS", ["30", "7", "1"], low=1, high=365)
+DATA_ALERT_PERCENTS = sorted(_int_list("DATA_ALERT_PERCENTS", ["75", "90"], low=1, high=99))
+SMS_QUIET_HOURS_START = env_int("SMS_QUIET_HOURS_START", 21, minimum=0)
+SMS_QUIET_HOURS_END = env_int("SMS_QUIET_HOURS_END", 8, minimum=0)
+if SMS_QUIET_HOURS_START > 23 or SMS_QUIET_HOURS_END > 23:
+    raise ImproperlyConfigured("SMS_QUIET_HOURS_START and _END are hours, 0 to 23.")
+# How often the reminder sweep runs.
+REMINDER_SWEEP_SECONDS = env_int("REMINDER_SWEEP_SECONDS", 300, minimum=5)
+# Usage: the feed asks the carrier about every eSIM with a running plan this often, a
+# hundred eSIMs to a call; a report dated further ahead than this is refused.
+USAGE_POLL_MINUTES = env_int("USAGE_POLL_MINUTES", 15, minimum=1)
+USAGE_REPORT_MAX_AHEAD_SECONDS = env_int("USAGE_REPORT_MAX_AHEAD_SECONDS", 300, minimum=0)
+
+# SMS (notifications/sms.py): "console" prints texts (development), "twilio" sends them
+# with Twilio's API; another provider is one class there.
+SMS_BACKEND = env_str("SMS_BACKEND", "console")
+TWILIO_ACCOUNT_SID = env_str("TWILIO_ACCOUNT_SID", "")
+TWILIO_AUTH_TOKEN = env_str("TWILIO_AUTH_TOKEN", "")
+# A sender number in E.164, or a Messaging Service SID (MG...).
+TWILIO_FROM = env_str("TWILIO_FROM", "")
+if SMS_BACKEND == "twilio" and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN and TWILIO_FROM):
+    raise ImproperlyConfigured(
+        "SMS_BACKEND=twilio needs TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN and TWILIO_FROM.")
+# Mobile number checks: a code lives this long, this many may be sent an hour, and this
+# many wrong guesses end it.
+PHONE_CODE_MINUTES = env_int("PHONE_CODE_MINUTES", 10, minimum=1)
+PHONE_CODE_SENDS_PER_HOUR = env_int("PHONE_CODE_SENDS_PER_HOUR", 3, minimum=1)
+PHONE_CODE_MAX_ATTEMPTS = env_int("PHONE_CODE_MAX_ATTEMPTS", 5, minimum=1)

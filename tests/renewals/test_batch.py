@@ -19,6 +19,7 @@ from billing.models import Order, Payment, Receipt, SimulatedCharge
 from carrier.client import CarrierRejected, CarrierUnavailable
 from carrier_sim.identifiers import iccid_make
 from esims.models import Bundle, ESim
+from notifications import requests as notification_requests
 from notifications import services as notification_services
 from notifications.models import DeliveryAttempt, Notification
 from renewals import services, tasks
@@ -173,7 +174,7 @@ def test_a_carrier_refusal_fails_only_its_own_order(alice, carrier,
 def test_a_batch_of_messages_sends_each_once_and_retries_only_the_failed_one(
         alice, carrier, django_capture_on_commit_callbacks):
     esims = due_esims(alice, carrier, ["success", "success", "success"])
-    with mock.patch.object(notification_services, "_enqueue_many"):
+    with mock.patch.object(notification_requests, "_enqueue"):
         services.renewal_run_many(esim_ids=[e.pk for e in esims])
     ids = list(Notification.objects.filter(kind="order_paid").values_list("pk", flat=True))
     assert len(ids) == 3
@@ -226,7 +227,7 @@ def test_the_carrier_busy_for_a_batch_leaves_every_order_to_try_again(
 
 def test_a_message_that_cannot_be_written_fails_alone(alice, carrier):
     esims = due_esims(alice, carrier, ["success", "success"])
-    with mock.patch.object(notification_services, "_enqueue_many"):
+    with mock.patch.object(notification_requests, "_enqueue"):
         services.renewal_run_many(esim_ids=[e.pk for e in esims])
     broken, fine = Notification.objects.filter(kind="order_paid").order_by("pk")
     context = notification_services._context
