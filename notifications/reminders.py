@@ -1,0 +1,1 @@
+"""Expiry reminders before the end of an eSIM's last paid period."""
