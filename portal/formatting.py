@@ -1,6 +1,6 @@
 """How money, data and durations read on screen and in messages."""
 
-from decimal import Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
@@ -34,13 +34,37 @@ def data_amount(megabytes: int | None) -> str:
     return _("%(n)s MB") % {"n": megabytes}
 
 
-def data_bytes(num_bytes: int | None) -> str:
+_MB = 1024 * 1024
+
+
+def data_bytes(num_bytes: int | None, *, at_least: bool = False) -> str:
+    """An amount of data as people read it: GB with two decimals from 1 GB, MB below
+    (one decimal under 10 MB), and exactly nothing as "0 MB".
+
+    Rounded to the nearest shown digit, except with `at_least` (data LEFT): then never
+    below the truth, so an unused 3 GB plan reads "3.00 GB left", not "2.99 GB", and a
+    few bytes left are not shown as none.
+    """
     if num_bytes is None:
         return _("Unlimited")
-    mb = num_bytes / (1024 * 1024)
+    rounding = ROUND_CEILING if at_least else ROUND_HALF_UP
+    mb = Decimal(num_bytes) / _MB
     if mb >= 1024:
-        return _("%(n)s GB") % {"n": number_format(mb / 1024, decimal_pos=2)}
-    return _("%(n)s MB") % {"n": number_format(mb, decimal_pos=0 if mb >= 10 else 1)}
+        return _("%(n)s GB") % {"n": _decimal(mb / 1024, 2, rounding)}
+    if num_bytes == 0:
+        return _("%(n)s MB") % {"n": 0}
+    return _("%(n)s MB") % {"n": _decimal(mb, 0 if mb >= 10 else 1, rounding)}
+
+
+def data_left(num_bytes: int | None) -> str:
+    """Data left: never shown as less than there is (see `data_bytes`)."""
+    return data_bytes(num_bytes, at_least=True)
+
+
+def _decimal(value: Decimal, places: int, rounding: str) -> str:
+    # Rounded here, so number_format (which cuts extra digits off) has none to cut.
+    exact = value.quantize(Decimal(1).scaleb(-places), rounding=rounding)
+    return number_format(exact, decimal_pos=places)
 
 
 def validity(days: int) -> str:

@@ -21,6 +21,12 @@ def data_bytes(num_bytes):
 
 
 @register.filter
+def data_left(num_bytes):
+    """Data left, never rounded below the truth."""
+    return formatting.data_left(num_bytes)
+
+
+@register.filter
 def validity(days):
     return formatting.validity(days)
 
