@@ -57,6 +57,26 @@ def bundle_topup_target(bundles: Iterable[Bundle]) -> Bundle | None:
     return running if running is not None and not running.is_unlimited else None
 
 
+def bundle_last_paid(bundles: Sequence[Bundle]) -> Bundle | None:
+    """The bundle whose end is the end of the eSIM's paid service: the last one waiting,
+    else the running one (`bundles` are its live bundles in run order)."""
+    queued = bundles_queued(bundles)
+    return queued[-1] if queued else bundle_running(bundles)
+
+
+def paid_until(bundles: Iterable[Bundle]) -> datetime | None:
+    """The end of the eSIM's last paid period: the running bundle's end plus the
+    validity of every bundle waiting behind it (each runs its full length after the
+    one before). None when nothing runs, or while the running plan's end is not known
+    (not installed yet). `bundles` are its live bundles in run order."""
+    bundles = list(bundles)
+    running = bundle_running(bundles)
+    if running is None or running.ends_at is None:
+        return None
+    return running.ends_at + sum((timedelta(days=b.validity_days)
+                                  for b in bundles_queued(bundles)), timedelta())
+
+
 def renewal_threshold_reached(bundle: Bundle) -> bool:
     """`AUTO_RENEW_DATA_PERCENT` of the bundle's data is used (never, when unlimited)."""
     allowance = bundle.data_allowance_bytes
@@ -78,16 +98,35 @@ def renewal_charge_time(bundle: Bundle, *, now: datetime) -> datetime | None:
     return min(at, now) if renewal_threshold_reached(bundle) else at
 
 
-def renewal_charge_at(bundles: Iterable[Bundle], *, now: datetime) -> datetime | None:
+def renewal_skipped(bundle: Bundle | None, *, skipped_bundle_id: int | None) -> bool:
+    """"Skip this renewal": no auto-renewal charge follows this bundle, because it is
+    the one the customer skipped (`ESim.renewal_skipped_bundle`). Auto-renewal stays on
+    and follows the next plan they buy, which is another bundle."""
+    return (bundle is not None and skipped_bundle_id is not None
+            and bundle.pk == skipped_bundle_id)
+
+
+def renewal_charge_at(bundles: Iterable[Bundle], *, now: datetime,
+                      skipped_bundle_id: int | None = None) -> datetime | None:
     """When the auto-renewal of an eSIM with these bundles is charged: for the running
     bundle, when it is the only live one. None when a plan is queued already (renewed:
-    the next cycle starts with that plan), when nothing runs, or while the running
-    plan's end is not known."""
+    the next cycle starts with that plan), when nothing runs, while the running plan's
+    end is not known, or when the customer skipped the renewal after it
+    (`skipped_bundle_id`, the eSIM's `renewal_skipped_bundle_id`; see
+    `esim_renewal_charge_at`)."""
     bundles = list(bundles)
     running = bundle_running(bundles)
     if running is None or bundles_queued(bundles):
         return None
+    if renewal_skipped(running, skipped_bundle_id=skipped_bundle_id):
+        return None
     return renewal_charge_time(running, now=now)
+
+
+def esim_renewal_charge_at(esim: ESim, *, now: datetime) -> datetime | None:
+    """`renewal_charge_at` for this eSIM's live bundles and its skipped renewal."""
+    return renewal_charge_at(esim_live_bundles(esim), now=now,
+                             skipped_bundle_id=esim.renewal_skipped_bundle_id)
 
 
 def esim_list_for_dashboard(*, owner) -> QuerySet[ESim]:
@@ -122,11 +161,9 @@ def renewal_period(*, esim: ESim, validity_days: int, now: datetime) -> RenewalP
     """When a plan bought now for this eSIM would run: after the running plan and any
     plans already waiting, or from now when nothing runs (docs/renewals.md)."""
     live = esim_live_bundles(esim)
-    active = bundle_running(live)
     length = timedelta(days=validity_days)
-    if active is not None and active.ends_at is not None:
-        start = active.ends_at + sum((timedelta(days=b.validity_days)
-                                      for b in bundles_queued(live)), timedelta())
+    start = paid_until(live)
+    if start is not None:
         return RenewalPeriod(starts_at=start, ends_at=start + length, after_current=True)
     if not live and esim.state in (ESim.State.INSTALLED, ESim.State.EXPIRED):
         return RenewalPeriod(starts_at=now, ends_at=now + length, after_current=False)
@@ -143,11 +180,9 @@ def bundle_expected_period(bundle: Bundle, *, live: list[Bundle] | None = None) 
     if live is None:
         live = list(live_bundles().filter(esim=bundle.esim_id))
     before = [b for b in live if b.created_at <= bundle.created_at and b.pk != bundle.pk]
-    active = bundle_running(before)
-    if active is None or active.ends_at is None:
+    start = paid_until(before)
+    if start is None:
         return RenewalPeriod(starts_at=None, ends_at=None, after_current=bool(before))
-    start = active.ends_at + sum((timedelta(days=b.validity_days)
-                                  for b in bundles_queued(before)), timedelta())
     return RenewalPeriod(starts_at=start, ends_at=start + timedelta(days=bundle.validity_days),
                          after_current=True)
 

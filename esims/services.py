@@ -170,7 +170,7 @@ def esim_renewal_schedule(*, esim_id: int, now: datetime | None = None) -> None:
     esim = ESim.objects.get(pk=esim_id)
     charge_at = notice_at = None
     if esim.auto_renew:
-        charge_at = selectors.renewal_charge_at(selectors.esim_live_bundles(esim), now=now)
+        charge_at = selectors.esim_renewal_charge_at(esim, now=now)  # none when skipped
         if charge_at is not None:
             notice_at = max(now, charge_at - timedelta(days=settings.AUTO_RENEW_NOTICE_DAYS))
             if charge_at - notice_at < timedelta(hours=1):

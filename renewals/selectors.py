@@ -14,8 +14,7 @@ from esims.selectors import (
     RenewalPeriod,
     bundle_running,
     esim_last_plan_code,
-    esim_live_bundles,
-    renewal_charge_at,
+    esim_renewal_charge_at,
     renewal_period,
 )
 from plans.models import Plan
@@ -83,7 +82,7 @@ def renewal_preview(*, esim: ESim, plan: Plan | None = None) -> RenewalPreview:
     charge_at: datetime | None = None
     if esim.auto_renew and esim.renew_at is not None:
         charge_at = max(esim.renew_at, now)
-    elif (due := renewal_charge_at(esim_live_bundles(esim), now=now)) is not None:
+    elif (due := esim_renewal_charge_at(esim, now=now)) is not None:
         charge_at = max(due, now)
     period = (renewal_period(esim=esim, validity_days=plan.validity_days, now=now)
               if plan is not None else None)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -28,7 +29,9 @@ from esims.models import Bundle, ESim
 from esims.selectors import (
     bundle_running,
     bundles_queued,
+    esim_live_bundles,
     renewal_charge_at,
+    renewal_skipped,
     running_bundles,
 )
 from notifications.models import Notification
@@ -61,6 +64,7 @@ class RenewalOutcome(StrEnum):
     RENEWED = "renewed"  # a plan is queued already: nothing is due until it starts
     NOTHING_TO_RENEW = "nothing_to_renew"  # the eSIM never had a plan
     NOT_DUE = "not_due"  # woken early: rescheduled for the charge time
+    SKIPPED = "skipped"  # the customer skipped this cycle: nothing until their next plan
     STOPPED = "stopped"  # switched off, or the eSIM can no longer take a plan
     PAID = "paid"
     BUSY = "busy"  # another run is charging it: looked at again later
@@ -166,6 +170,10 @@ def renewal_run(*, esim_id: int, now: datetime | None = None) -> RenewalOutcome:
     if cycle is None:
         _schedule(esim_id, None)
         return RenewalOutcome.NOTHING_TO_RENEW
+    if renewal_skipped(cycle, skipped_bundle_id=esim.renewal_skipped_bundle_id):
+        # Even a retry of an order made before the skip stops: the customer said no.
+        _schedule(esim_id, None)
+        return RenewalOutcome.SKIPPED
     key = renewal_order_key(esim=esim, bundle=cycle)
     order = Order.objects.filter(customer=esim.owner, idempotency_key=key).first()
     if order is None:
@@ -247,7 +255,8 @@ def renewal_run_many(*, esim_ids: list[int],
         # The plain case only: a running plan whose charge time has come (none when a
         # plan is queued already) and a card that can be charged.
         active = bundle_running(bundles[esim.pk])
-        charge_at = renewal_charge_at(bundles[esim.pk], now=now)
+        charge_at = renewal_charge_at(bundles[esim.pk], now=now,
+                                      skipped_bundle_id=esim.renewal_skipped_bundle_id)
         card = esim.renewal_payment_method
         if (active is None or charge_at is None or charge_at > now or card is None
                 or not card_usable_for_renewal(card, owner_id=esim.owner_id, gateway=gateway)):
@@ -321,7 +330,34 @@ def renewal_notices_send_due(*, now: datetime | None = None, limit: int = 1000) 
                    .filter(renewal_notice_at__lte=now)
                    .values_list("pk", flat=True)[:limit])
         for active in (running_bundles(esim_ids=due).filter(esim__auto_renew=True)
+                       .exclude(esim__renewal_skipped_bundle=F("pk"))
                        .select_related("esim__owner")):
             notification_request(kind=Notification.Kind.RENEWAL_UPCOMING, bundle=active)
         ESim.objects.filter(pk__in=due).update(renewal_notice_at=None)
     return len(due)
+
+
+def renewal_skip(*, esim: ESim, bundle_id: int) -> bool:
+    """"Skip this renewal" (the signed link in an expiry reminder): no auto-renewal
+    charge follows the eSIM's running bundle `bundle_id`; auto-renewal stays on and
+    follows the next plan the customer buys. Returns False when it was skipped already
+    (a repeated click changes nothing). Raises RenewalError when that bundle is not the
+    one this eSIM runs now (it has ended, it is another eSIM's, or it never ran) or when
+    the renewal is paid already (a plan is waiting)."""
+    with transaction.atomic():
+        locked = ESim.objects.select_for_update().only("renewal_skipped_bundle").get(
+            pk=esim.pk)
+        if locked.renewal_skipped_bundle_id == bundle_id:
+            return False
+        live = esim_live_bundles(locked)
+        running = bundle_running(live)
+        if running is None or running.pk != bundle_id:
+            raise RenewalError(_("This plan is no longer running: there is no renewal "
+                                 "of it to skip."))
+        if bundles_queued(live):
+            raise RenewalError(_("This eSIM is renewed already: the next plan is paid "
+                                 "for."))
+        ESim.objects.filter(pk=esim.pk).update(renewal_skipped_bundle_id=bundle_id,
+                                               updated_at=timezone.now())
+        esim_services.esim_renewal_schedule(esim_id=esim.pk)
+    return True
