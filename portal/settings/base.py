@@ -217,40 +217,46 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
-CELERY_BEAT_SCHEDULE = {
+# The sweeps beat starts, with how often each runs by default (seconds). They are rows
+# of django-celery-beat's tables, edited in the admin: portal/schedules.py makes any row
+# that is missing at every `migrate` and never changes an existing row's interval or on/off.
+# Beat itself is handed no schedule, since its DatabaseScheduler would write these over
+# the admin's edits at every start.
+SWEEPS = {
     "activation-sweep": {
         "task": "billing.tasks.order_activation_sweep",
-        "schedule": env_int("ACTIVATION_SWEEP_SECONDS", 60, minimum=5),
+        "seconds": env_int("ACTIVATION_SWEEP_SECONDS", 60, minimum=5),
     },
     "payment-reconcile-sweep": {
         "task": "billing.tasks.payment_reconcile_sweep",
-        "schedule": 60,
+        "seconds": 60,
     },
     "notification-sweep": {
         "task": "notifications.tasks.notification_sweep",
-        "schedule": 300,
+        "seconds": 300,
     },
     "carrier-reconcile-sweep": {
         "task": "carrier.tasks.esim_reconcile_sweep",
-        "schedule": 60,
+        "seconds": 60,
     },
     "gateway-event-sweep": {
         "task": "billing.tasks.gateway_event_sweep",
-        "schedule": 300,
+        "seconds": 300,
     },
     "renewal-sweep": {
         "task": "renewals.tasks.renewal_sweep",
-        "schedule": env_int("RENEWAL_SWEEP_SECONDS", 60, minimum=1),
+        "seconds": env_int("RENEWAL_SWEEP_SECONDS", 60, minimum=1),
     },
     "renewal-notice-sweep": {
         "task": "renewals.tasks.renewal_notice_sweep",
-        "schedule": 300,
+        "seconds": 300,
     },
     "reminder-sweep": {
         "task": "notifications.tasks.reminder_sweep",
-        "schedule": env_int("REMINDER_SWEEP_SECONDS", 300, minimum=5),
+        "seconds": env_int("REMINDER_SWEEP_SECONDS", 300, minimum=5),
     },
 }
+CELERY_BEAT_SCHEDULE: dict = {}
 
 # The carrier: ES2+ for profiles, a reseller-style API for bundles; see carrier/client.py.
 CARRIER_URL = env_str("CARRIER_URL", "http://127.0.0.1:8100").rstrip("/")

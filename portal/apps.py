@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+class PortalConfig(AppConfig):
+    name = "portal"
+
+    def ready(self) -> None:
+        from .schedules import sweep_rows_after_migrate
+
+        # Every `migrate` (make run, docker/migrate.sh, the test database) gives each
+        # sweep its schedule row when it has none (portal/schedules.py).
+        post_migrate.connect(sweep_rows_after_migrate,
+                             dispatch_uid="portal.sweep_rows_after_migrate")
