@@ -2,7 +2,7 @@ from celery import shared_task
 
 from portal.tasks import ExternalCallTask, retry_delay
 
-from . import services
+from . import reminders, services
 
 
 # The message itself counts its attempts and ends as failed after the last one
@@ -31,3 +31,18 @@ def notification_sweep() -> int:
     for notification_id in due:
         notification_send.delay(notification_id)
     return len(due)
+
+
+# Each eSIM whose time has come is handled once per run however many run side by side
+# (row locks skipped by the others), and a second run finds nothing left to do.
+@shared_task
+def reminder_sweep(max_chunks: int = 1000) -> int:
+    """Ask for the expiry reminders that are due, a chunk of eSIMs per transaction,
+    until none is left (at most `max_chunks`, so one run cannot go on for ever)."""
+    handled = 0
+    for _ in range(max_chunks):
+        count = reminders.reminders_send_due()
+        handled += count
+        if count < reminders.SWEEP_CHUNK:
+            break
+    return handled
