@@ -21,6 +21,7 @@ from .schemas import (
     BodyError,
     BundleApplyRequest,
     BundlesApplyRequest,
+    BundlesQueryRequest,
     api_parse,
     json_object,
 )
@@ -103,7 +104,7 @@ def bundle_apply(iccid: str) -> Response:
             rate=sim.settings.usage_bytes_per_second,
             **fields,
         )
-        response = jsonify(ledger.bundle_json(conn, row))
+        response = jsonify(ledger.bundle_json(conn, row, as_of=sim.clock.now()))
     response.status_code = 201 if created else 200
     return response
 
@@ -135,7 +136,7 @@ def bundles_apply() -> Response:
                     conn, iccid=iccid, now=now, rate=sim.settings.usage_bytes_per_second,
                     **_apply_fields(params))
                 results.append({"reference": reference, "status": 201 if created else 200,
-                                "bundle": ledger.bundle_json(conn, row)})
+                                "bundle": ledger.bundle_json(conn, row, as_of=now)})
                 conn.execute("RELEASE SAVEPOINT item")
             except BundleError as error:
                 conn.execute("ROLLBACK TO SAVEPOINT item")
@@ -145,13 +146,44 @@ def bundles_apply() -> Response:
     return jsonify({"results": results})
 
 
+def _bundles_reported(conn: sqlite3.Connection, profile: sqlite3.Row) -> list[dict[str, Any]]:
+    """The eSIM's bundles as the carrier reports them: states as they are, usage as of
+    CARRIER_SIM_USAGE_LAG_SECONDS ago (each bundle's `usage_at` says when)."""
+    sim = get_sim()
+    as_of = sim.clock.now() - sim.settings.usage_lag_seconds
+    rate = 0 if profile["suspended"] else sim.settings.usage_bytes_per_second
+    return [ledger.bundle_json(conn, row, as_of=as_of, rate=rate)
+            for row in store.bundles_of(conn, profile["iccid"])]
+
+
 @bp.get("/esims/<iccid>/bundles")
 def bundle_list(iccid: str) -> Response:
     iccid = _iccid(iccid)
     with get_sim().store.reading() as conn:
-        _profile(conn, iccid)
-        bundles = [ledger.bundle_json(conn, row) for row in store.bundles_of(conn, iccid)]
+        bundles = _bundles_reported(conn, _profile(conn, iccid))
     return jsonify({"iccid": iccid, "bundles": bundles})
+
+
+@bp.post("/bundles/query")
+def bundles_query() -> Response:
+    """The bundles of many eSIMs in one call: `{"iccids": [...]}` (1 to 100, each a well
+    formed ICCID, else a 400 for the whole call). Answered in the same order with, for
+    each, `{"iccid", "status": 200, "profile_state", "suspended", "bundles"}` as the
+    single calls describe them, or `{"iccid", "status": 404, "error"}`. Reads only."""
+    iccids = api_parse(BundlesQueryRequest, _json_object()).iccids
+    results: list[dict[str, Any]] = []
+    with get_sim().store.reading() as conn:
+        for iccid in iccids:
+            profile = store.profile_get(conn, iccid)
+            if profile is None:
+                results.append({"iccid": iccid, "status": 404, "error": {
+                    "code": "unknown_iccid", "message": f"no eSIM with ICCID {iccid}",
+                    "field": "iccids"}})
+                continue
+            results.append({"iccid": iccid, "status": 200, "profile_state": profile["state"],
+                            "eid": profile["eid"], "suspended": bool(profile["suspended"]),
+                            "bundles": _bundles_reported(conn, profile)})
+    return jsonify({"results": results})
 
 
 @bp.get("/esims/<iccid>")
@@ -199,4 +231,4 @@ def bundle_revoke(reference: str) -> Response:
             now=sim.clock.now(),
             rate=sim.settings.usage_bytes_per_second,
         )
-        return jsonify(ledger.bundle_json(conn, row))
+        return jsonify(ledger.bundle_json(conn, row, as_of=sim.clock.now()))

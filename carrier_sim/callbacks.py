@@ -123,7 +123,7 @@ def outbox_deliver(
 ) -> dict[str, int]:
     """Send the callbacks that are due; return how many ended in each status."""
     counts = {"delivered": 0, "dropped": 0, "retry": 0, "failed": 0, "skipped": 0}
-    for row in _claim_due(store, now=now):
+    for row in _claim_due(store, now=now, lag=settings.usage_lag_seconds):
         outcome, http_status, error = _attempt(row, settings=settings, rng=rng)
         attempts = row["attempts"] + (1 if outcome in ("delivered", "retry") else 0)
         if outcome == "retry" and attempts >= MAX_ATTEMPTS:
@@ -148,12 +148,14 @@ def outbox_deliver(
     return counts
 
 
-def _claim_due(store: Store, *, now: float) -> list[sqlite3.Row]:
+def _claim_due(store: Store, *, now: float, lag: float) -> list[sqlite3.Row]:
+    """Due callbacks, claimed for a while. A usage or bundle report goes out `lag`
+    seconds after the moment it describes: the carrier's usage records come in late."""
     with store.transaction() as conn:
         rows = conn.execute(
             "SELECT * FROM outbox WHERE status IN ('pending', 'sending')"
-            " AND next_attempt_at <= ? ORDER BY id LIMIT ?",
-            (now, BATCH_SIZE),
+            " AND next_attempt_at <= ? AND (path != ? OR created_at <= ?) ORDER BY id LIMIT ?",
+            (now, USAGE_PATH, now - lag, BATCH_SIZE),
         ).fetchall()
         conn.executemany(
             "UPDATE outbox SET status = 'sending', next_attempt_at = ? WHERE id = ?",

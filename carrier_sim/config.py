@@ -39,6 +39,7 @@ class Settings:
     install_after_seconds: float = 20.0
     usage_bytes_per_second: int = 20000
     usage_report_seconds: float = 60.0
+    usage_lag_seconds: float = 120.0
     tick_seconds: float = 1.0
 
     @classmethod
@@ -81,6 +82,7 @@ RUNTIME_FIELDS = frozenset(
         "install_after_seconds",
         "usage_bytes_per_second",
         "usage_report_seconds",
+        "usage_lag_seconds",
     }
 )
 
@@ -102,6 +104,7 @@ ENV_VARS = {
     "install_after_seconds": "CARRIER_SIM_INSTALL_AFTER_SECONDS",
     "usage_bytes_per_second": "CARRIER_SIM_USAGE_BYTES_PER_SECOND",
     "usage_report_seconds": "CARRIER_SIM_USAGE_REPORT_SECONDS",
+    "usage_lag_seconds": "CARRIER_SIM_USAGE_LAG_SECONDS",
     "tick_seconds": "CARRIER_SIM_TICK_SECONDS",
 }
 
@@ -192,6 +195,9 @@ PARSERS: dict[str, Callable[[Any], Any]] = {
     "usage_bytes_per_second": _integer(0, 10**12),
     # 0 switches periodic usage reports off; state changes are still reported.
     "usage_report_seconds": _number(0.0, 30 * _DAY),
+    # A real carrier counts usage from its network records, which come in late: what it
+    # reports is the use of this many seconds ago, and says so (usage_at, reported_at).
+    "usage_lag_seconds": _number(0.0, _DAY),
     # 0 means no background thread: the caller drives time with POST /sim/tick.
     "tick_seconds": _number(0.0, 3600.0),
 }

@@ -16,7 +16,7 @@ from . import device, ledger, smdp, store
 from .bundles import error_response, profile_json
 from .clock import ClockLimitError, iso
 from .config import ConfigError
-from .identifiers import InvalidIdentifier, iccid_normalize
+from .identifiers import InvalidIdentifier, eid_make, iccid_normalize
 from .ledger import BundleError
 from .schemas import (
     BodyError,
@@ -88,10 +88,16 @@ def profiles_create() -> Response:
     sim = get_sim()
     params = _options(ProfilesRequest)
     with sim.store.transaction() as conn:
+        now = sim.clock.now()
         iccids = [
-            smdp.profile_create(conn, profile_type=params.profile_type, now=sim.clock.now())
+            smdp.profile_create(conn, profile_type=params.profile_type, now=now)
             for _ in range(params.count)
         ]
+        if params.installed:
+            conn.executemany(
+                "UPDATE profiles SET state = 'Installed', eid = ?, updated_at = ? WHERE iccid = ?",
+                [(eid_make(), now, iccid) for iccid in iccids],
+            )
     response = jsonify({"iccids": iccids})
     response.status_code = 201
     return response
@@ -138,7 +144,8 @@ def profile_consume(iccid: str) -> Response:
             now=sim.clock.now(),
             rate=sim.settings.usage_bytes_per_second,
         )
-        bundles = [ledger.bundle_json(conn, row) for row in store.bundles_of(conn, iccid)]
+        bundles = [ledger.bundle_json(conn, row, as_of=sim.clock.now())
+                   for row in store.bundles_of(conn, iccid)]
     sim.engine.deliver()
     return jsonify({"iccid": iccid, "bundles": bundles})
 

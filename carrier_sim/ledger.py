@@ -35,7 +35,28 @@ class BundleError(Exception):
         self.field = field
 
 
-def bundle_json(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
+def usage_as_of(row: sqlite3.Row, *, as_of: float, rate: int) -> tuple[int, int | None, float]:
+    """The bundle's (used, remaining) bytes as of the moment `as_of`, and the moment the
+    figures truly hold for: a carrier whose records lag real use reports the use of a
+    while ago. The bytes used since `as_of` (at `rate`, 0 when the eSIM is suspended)
+    are left out; an active bundle not counted up to `as_of` yet is as of when it was."""
+    used, remaining = row["used_bytes"], row["remaining_bytes"]
+    counted = row["consumed_until"]
+    if row["kind"] != "full" or counted is None:
+        return used, remaining, as_of
+    if counted <= as_of:
+        return used, remaining, counted if row["state"] == "active" else as_of
+    since = max(as_of, row["start_at"] if row["start_at"] is not None else as_of)
+    recent = min(used, int(rate * max(0.0, counted - since)))
+    return used - recent, None if remaining is None else remaining + recent, as_of
+
+
+def bundle_json(
+    conn: sqlite3.Connection, row: sqlite3.Row, *, as_of: float, rate: int = 0
+) -> dict[str, Any]:
+    """The bundle as the API and the callbacks describe it, its usage as of `as_of`
+    (see usage_as_of) with that moment in `usage_at`."""
+    used, remaining, figures_at = usage_as_of(row, as_of=as_of, rate=rate)
     topup_of = None
     if row["topup_of"] is not None:
         topup_of = store.bundle_get(conn, row["topup_of"])["reference"]
@@ -47,8 +68,9 @@ def bundle_json(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
         "kind": row["kind"],
         "state": row["state"],
         "initial_quantity_bytes": row["initial_bytes"],
-        "remaining_quantity_bytes": row["remaining_bytes"],
-        "used_bytes": row["used_bytes"],
+        "remaining_quantity_bytes": remaining,
+        "used_bytes": used,
+        "usage_at": iso(figures_at),
         "unlimited": unlimited,
         "validity_days": row["validity_days"],
         "start": iso(row["start_at"]),
@@ -59,7 +81,9 @@ def bundle_json(conn: sqlite3.Connection, row: sqlite3.Row) -> dict[str, Any]:
 
 
 def _announce(conn: sqlite3.Connection, bundle_id: int, *, event_type: str, at: float) -> None:
-    bundle = bundle_json(conn, store.bundle_get(conn, bundle_id))
+    # Exact figures as of `at`: a lagging carrier sends them late (callbacks.py), it
+    # does not send old ones.
+    bundle = bundle_json(conn, store.bundle_get(conn, bundle_id), as_of=at)
     usage_enqueue(conn, event_type=event_type, bundle=bundle, at=at)
 
 

@@ -144,6 +144,12 @@ class BundlesApplyRequest(_Schema):
     items: Annotated[list[Any], Field(min_length=1, max_length=MAX_BATCH)]
 
 
+class BundlesQueryRequest(_Schema):
+    # Every ICCID well formed, or the whole call is refused: a read has no partial answer
+    # worth giving for a caller that sends garbage.
+    iccids: Annotated[list[Iccid], Field(min_length=1, max_length=MAX_BATCH)]
+
+
 # Control ---------------------------------------------------------------------------
 
 class TickRequest(_Schema):
@@ -154,6 +160,9 @@ class TickRequest(_Schema):
 class ProfilesRequest(_Schema):
     count: Annotated[int, Field(ge=1, le=MAX_PROFILES)] = 1
     profile_type: ProfileType = DEFAULT_PROFILE_TYPE
+    # Already on a phone (Installed, with an EID): for load tests that need many running
+    # eSIMs without driving each through ES2+ and a download.
+    installed: bool = False
 
 
 class DownloadRequest(_Schema):

@@ -68,8 +68,10 @@ class RunningSimulator:
     def configure(self, **changes: Any) -> dict[str, Any]:
         return self._call("POST", "/sim/config", changes)
 
-    def create_profiles(self, count: int = 1, profile_type: str = "default") -> list[str]:
-        answer = self._call("POST", "/sim/profiles", {"count": count, "profile_type": profile_type})
+    def create_profiles(self, count: int = 1, profile_type: str = "default", *,
+                        installed: bool = False) -> list[str]:
+        answer = self._call("POST", "/sim/profiles", {"count": count, "profile_type": profile_type,
+                                                      "installed": installed})
         return answer["iccids"]
 
     def callbacks(self, status: str | None = None) -> list[dict[str, Any]]:
@@ -87,6 +89,8 @@ def running_simulator(**config_overrides: Any) -> Iterator[RunningSimulator]:
         config = {
             "db_path": str(Path(folder) / "carrier_sim.sqlite3"),
             "tick_seconds": 0,
+            # Reports as fresh as the use unless a test asks for a lagging carrier.
+            "usage_lag_seconds": 0,
             **config_overrides,
         }
         settings = Settings().replace(**config)

@@ -147,7 +147,7 @@ def build_app(tmp_path, **overrides: Any) -> Flask:
         db_path=str(tmp_path / "carrier_sim.sqlite3"),
         tick_seconds=0,
         api_key=API_KEY,
-        **overrides,
+        **{"usage_lag_seconds": 0, **overrides},
     )
     return create_app(settings)
 

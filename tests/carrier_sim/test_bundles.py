@@ -23,6 +23,7 @@ BUNDLE_KEYS = {
     "initial_quantity_bytes",
     "remaining_quantity_bytes",
     "used_bytes",
+    "usage_at",
     "unlimited",
     "validity_days",
     "start",
