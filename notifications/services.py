@@ -13,27 +13,45 @@ import logging
 import smtplib
 import zoneinfo
 from datetime import timedelta
+from typing import NoReturn
+from urllib.parse import urlencode
 
+from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
-from django.db.models import F, Prefetch, Q
-from django.template.loader import render_to_string
+from django.db.models import Case, F, Prefetch, Q, Value, When
+from django.template import Context
+from django.template.loader import get_template, render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
 
 from billing.models import Order
-from esims.selectors import bundle_expected_period, esim_topup_target, live_bundles
+from billing.selectors import card_usable_for_renewal, payment_gateway_name
+from esims.models import Bundle, ESim
+from esims.selectors import (
+    bundle_expected_period,
+    esim_last_plan_code,
+    esim_topup_target,
+    live_bundles,
+)
 from portal.errors import ExternalError
 from portal.tasks import retry_delay
-from renewals.selectors import renewal_preview
+from renewals.selectors import RenewalPreview, renewal_preview
 
+from .bounces import email_address_undeliverable
+from .links import skip_renewal_url, unsubscribe_url
 from .models import DeliveryAttempt, Notification
+from .sms import SmsError, sms_send
 from .states import NOTIFICATION
 
 log = logging.getLogger(__name__)
 
 # A claim older than this is taken to belong to a worker that died while sending.
 CLAIM_TIMEOUT = timedelta(minutes=10)
+# A message first due this long after it was made was held (a text in the night): no
+# task was queued for it, so the sweep sends it once due. Shorter holds wait for the
+# claim timeout like any message whose task was lost.
+HELD_AT_LEAST = timedelta(minutes=1)
 # Sent messages are marked this many at a time (each mark is a commit).
 MARK_SENT_EVERY = 10
 
@@ -77,7 +95,7 @@ def notifications_deliver(*, notification_ids: list[int]) -> dict[int, DeliveryE
         return {}
     notifications = list(Notification.objects.select_related(
         "customer", "order__plan", "order__esim", "order__receipt", "order__bundle",
-        "ticket_message__ticket", "bundle__esim", "payment__order__esim",
+        "ticket_message__ticket", "bundle__esim__renewal_plan", "payment__order__esim",
         "payment__order__plan", "payment__payment_method").prefetch_related(
         Prefetch("order__esim__bundles", queryset=live_bundles(), to_attr="live_bundles"))
         .filter(pk__in=claimed).order_by("pk"))
@@ -85,21 +103,26 @@ def notifications_deliver(*, notification_ids: list[int]) -> dict[int, DeliveryE
     connection = get_connection()
     # One connection for the lot (send() alone opens and closes one each). If the server
     # is down, each message meets the same trouble below and is retried on its own.
-    with contextlib.suppress(smtplib.SMTPException, OSError):
-        connection.open()
-    unmarked: list[int] = []
+    if any(n.channel == Notification.Channel.EMAIL for n in notifications):
+        with contextlib.suppress(smtplib.SMTPException, OSError):
+            connection.open()
+    unmarked: dict[int, str] = {}  # sent, not yet marked: id -> recipient
 
     def mark_sent():
-        NOTIFICATION.move(Notification.objects.filter(pk__in=unmarked),
-                          to=Notification.Status.SENT, sent_at=timezone.now())
+        if unmarked:
+            NOTIFICATION.move(
+                Notification.objects.filter(pk__in=list(unmarked)),
+                to=Notification.Status.SENT, sent_at=timezone.now(),
+                recipient=Case(*[When(pk=pk, then=Value(to)) for pk, to in unmarked.items()],
+                               default=F("recipient")))
         unmarked.clear()
 
     try:
         for notification in notifications:
             try:
-                _send_email(notification, connection)
+                _send(notification, connection)
                 outcome[notification.pk] = None
-                unmarked.append(notification.pk)
+                unmarked[notification.pk] = notification.recipient
                 # Marked a few at a time: a worker dying mid-batch resends at most these.
                 if len(unmarked) >= MARK_SENT_EVERY:
                     mark_sent()
@@ -132,50 +155,125 @@ def _delivery_setback(notification: Notification, error: DeliveryError) -> Deliv
     if error.retryable and attempts < settings.NOTIFICATION_MAX_ATTEMPTS:
         delay = retry_delay(attempts - 1, retry_after=error.retry_after)
         NOTIFICATION.move(Notification.objects.filter(pk=notification.pk),
-                          to=Notification.Status.PENDING,
+                          to=Notification.Status.PENDING, recipient=notification.recipient,
                           next_attempt_at=timezone.now() + timedelta(seconds=delay))
         return DeliveryError(str(error), code=error.code, retryable=True, retry_after=delay)
     NOTIFICATION.move(Notification.objects.filter(pk=notification.pk),
-                      to=Notification.Status.FAILED)
+                      to=Notification.Status.FAILED, recipient=notification.recipient)
     log.error("notification %s failed after %s attempt(s): %s", notification.pk, attempts,
               error)
     return DeliveryError(f"gave up after {attempts} attempt(s): {error}", code=error.code,
                          retryable=False)
 
 
-def _send_email(notification: Notification, connection) -> None:
+def _send(notification: Notification, connection) -> None:
+    """Send one claimed message on its channel; raise DeliveryError when it did not go.
+    `notification.recipient` is the address or number it went (or was meant) to."""
     customer = notification.customer
     with translation.override(customer.language), timezone.override(
             zoneinfo.ZoneInfo(customer.time_zone)):
-        context = _context(notification)
-        prefix = f"notifications/{notification.kind}"
-        subject = render_to_string(f"{prefix}_subject.txt", context).strip()
-        message = EmailMultiAlternatives(
-            subject=subject, body=render_to_string(f"{prefix}.txt", context),
-            to=[customer.email], connection=connection)
-        message.attach_alternative(render_to_string(f"{prefix}.html", context), "text/html")
+        if notification.channel == Notification.Channel.SMS:
+            _send_sms(notification)
+        else:
+            _send_email(notification, connection)
+
+
+def _render_text(name: str, context: dict) -> str:
+    """A plain-text template, unescaped: a subject or a text is not HTML, so a nickname
+    like "Alice's iPhone" must not read "Alice&#x27;s iPhone"."""
+    template = get_template(name).template  # type: ignore[attr-defined]  # Django engine's
+    return template.render(Context(context, autoescape=False))
+
+
+def _one_line(text: str) -> str:
+    """A header value on one line (a line break in a header would be refused)."""
+    return " ".join(text.split())
+
+
+def _send_email(notification: Notification, connection) -> None:
+    """HTML with a plain-text alternative, in the customer's language and zone, with a
+    one-click unsubscribe for this kind (RFC 8058) that needs no login."""
+    customer = notification.customer
+    notification.recipient = customer.email
+    if customer.email_undeliverable_at is not None:
+        raise DeliveryError(f"address undeliverable: {customer.email_undeliverable_reason}",
+                            code="undeliverable", retryable=False)
+    context = _context(notification)
+    prefix = f"notifications/{notification.kind}"
+    message = EmailMultiAlternatives(
+        subject=_one_line(_render_text(f"{prefix}_subject.txt", context)),
+        body=_render_text(f"{prefix}.txt", context).strip() + "\n\n"
+        + _render_text("notifications/_email_footer.txt", context).strip() + "\n",
+        to=[customer.email], connection=connection,
+        headers={"List-Unsubscribe": f"<{context['unsubscribe_url']}>",
+                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
+    message.attach_alternative(render_to_string(f"{prefix}.html", context), "text/html")
     try:
         message.send()
-    except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
-        raise DeliveryError(f"refused: {exc}", retryable=False) from exc
+    except smtplib.SMTPRecipientsRefused as exc:
+        _refused(customer.email, exc.recipients)
+    except AnymailRecipientsRefused as exc:
+        email_address_undeliverable(email=customer.email, reason=f"refused: {exc}"[:200])
+        raise DeliveryError(f"refused: {exc}", code="refused", retryable=False) from exc
+    except smtplib.SMTPSenderRefused as exc:  # our sender: no retry helps until fixed
+        raise DeliveryError(f"sender refused: {exc}", code="sender", retryable=False) from exc
     except (smtplib.SMTPException, OSError) as exc:
-        raise DeliveryError(f"mail server: {exc}", retryable=True) from exc
+        raise DeliveryError(f"mail server: {exc}", code="connection",
+                            retryable=True) from exc
+    except AnymailAPIError as exc:
+        status = exc.status_code
+        retryable = status is None or status >= 500 or status in (408, 429)
+        raise DeliveryError(f"provider: {exc}", code=f"provider_{status or 'error'}",
+                            retryable=retryable) from exc
+
+
+def _refused(email: str, recipients: dict) -> NoReturn:
+    """The mail server refused the address. A permanent refusal (5xx) marks it
+    undeliverable and ends the message; a temporary one (4xx, a greylist) may pass."""
+    codes = [code for code, _text in recipients.values() if isinstance(code, int)]
+    detail = "; ".join(f"{code} {text!r}" for code, text in recipients.values())
+    if codes and all(400 <= code < 500 for code in codes):
+        raise DeliveryError(f"refused for now: {detail}", code="deferred", retryable=True)
+    email_address_undeliverable(email=email, reason=f"refused: {detail}"[:200])
+    raise DeliveryError(f"refused: {detail}", code="refused", retryable=False)
+
+
+def _send_sms(notification: Notification) -> None:
+    """A short text in the customer's language to their verified number (E.164)."""
+    customer = notification.customer
+    phone = str(customer.phone or "")
+    notification.recipient = phone
+    if not phone or customer.phone_verified_at is None:
+        raise DeliveryError("no verified mobile number", code="unverified", retryable=False)
+    body = _one_line(_render_text(f"notifications/{notification.kind}.sms.txt",
+                                  _context(notification)))
+    try:
+        sms_send(to=phone, body=body)
+    except SmsError as exc:
+        raise DeliveryError(str(exc), code=exc.code, retryable=exc.retryable,
+                            retry_after=exc.retry_after) from exc
 
 
 def _context(notification: Notification) -> dict:
+    """What a message's templates show. Every link is built on PORTAL_BASE_URL: the
+    worker that sends it knows no request, and the customer uses that portal."""
     base = settings.PORTAL_BASE_URL
-    context: dict = {"customer": notification.customer, "base_url": base}
+    customer = notification.customer
+    context: dict = {
+        "customer": customer, "base_url": base, "kind": notification.kind,
+        "threshold": notification.threshold, "sent_at": timezone.now(),
+        "support_email": settings.SUPPORT_EMAIL,
+        "dashboard_url": base + reverse("esims:dashboard"),
+        "preferences_url": base + reverse("notifications:preferences"),
+        "unsubscribe_url": unsubscribe_url(customer_id=customer.pk, kind=notification.kind,
+                                           channel=notification.channel)}
     if notification.ticket_message is not None:
         ticket = notification.ticket_message.ticket
         context.update(ticket=ticket, reply=notification.ticket_message,
                        ticket_url=base + reverse("support:ticket", args=[ticket.pk]))
         return context
     if notification.bundle is not None:
-        esim = notification.bundle.esim
-        context.update(esim=esim, bundle=notification.bundle,
-                       renewal=renewal_preview(esim=esim),
-                       auto_renew_url=base + reverse("renewals:settings", args=[esim.pk]),
-                       renew_url=base + reverse("billing:renew", args=[esim.pk]))
+        context.update(_bundle_context(notification.bundle, kind=notification.kind))
         return context
     payment = notification.payment
     order = notification.order or (payment.order if payment is not None else None)
@@ -205,12 +303,58 @@ def _context(notification: Notification) -> dict:
     return context
 
 
+def _bundle_context(bundle: Bundle, *, kind: str) -> dict:
+    """A message about a plan: the eSIM, its data and end, and what the customer can
+    do (renew, top up, manage or skip the auto-renewal)."""
+    base = settings.PORTAL_BASE_URL
+    esim = bundle.esim
+    context: dict = {
+        "esim": esim, "bundle": bundle,
+        "auto_renew_url": base + reverse("renewals:settings", args=[esim.pk]),
+        "renew_url": base + reverse("billing:renew", args=[esim.pk]),
+        "topup_url": base + reverse("billing:topup", args=[esim.pk]),
+        "data_left": bundle.data_remaining_bytes,
+        # The carrier's figure is only as fresh as its last report: the message says when.
+        "usage_reported_at": bundle.usage_reported_at,
+        "plan_ends_at": bundle.ends_at or bundle_expected_period(bundle).ends_at}
+    if kind in (Notification.Kind.RENEWAL_UPCOMING, Notification.Kind.EXPIRY_REMINDER):
+        context["renewal"] = renewal_preview(esim=esim)
+    if kind == Notification.Kind.EXPIRY_REMINDER:
+        context.update(_reminder_offer(esim, bundle, context["renewal"]))
+    return context
+
+
+def _reminder_offer(esim: ESim, bundle: Bundle, renewal: RenewalPreview) -> dict:
+    """An expiry reminder offers one of two things: with auto-renewal on and a card it
+    may charge, the charge to come (when, how much, which plan) and a link to skip it;
+    otherwise a one-tap link to renew with the plan they had."""
+    base = settings.PORTAL_BASE_URL
+    will_charge = (esim.auto_renew and renewal.charge_at is not None
+                   and renewal.amount_minor is not None
+                   and card_usable_for_renewal(renewal.card, owner_id=esim.owner_id,
+                                               gateway=payment_gateway_name()))
+    if will_charge:
+        return {"will_charge": True,
+                "skip_url": skip_renewal_url(esim_id=esim.pk, bundle_id=bundle.pk)}
+    plan_code = (esim.renewal_plan.code if esim.renewal_plan is not None
+                 else esim_last_plan_code(esim=esim))
+    renew_url = base + reverse("billing:renew", args=[esim.pk])
+    if plan_code:
+        renew_url += "?" + urlencode({"plan": plan_code})
+    return {"will_charge": False, "renew_plan_url": renew_url}
+
+
 def notification_due_for_resend(*, limit: int = 500) -> list[int]:
-    """Messages due for longer than the claim timeout, or claimed that long ago: their
-    task was lost or their worker died. A message backing off is not due, so the sweep
-    never hurries it. Sending them again is safe: delivery claims each one."""
-    cutoff = timezone.now() - CLAIM_TIMEOUT
+    """Messages to hand to a worker again: due for longer than the claim timeout, or
+    claimed that long ago (their task was lost or their worker died); and texts held
+    for the night, as soon as the morning comes (no task was ever queued for them). A
+    message backing off is not due, so the sweep never hurries it. Sending them again
+    is safe: delivery claims each one."""
+    now = timezone.now()
+    cutoff = now - CLAIM_TIMEOUT
     return list(Notification.objects.filter(
         Q(status=Notification.Status.PENDING, next_attempt_at__lt=cutoff)
-        | Q(status=Notification.Status.SENDING, claimed_at__lt=cutoff))
+        | Q(status=Notification.Status.SENDING, claimed_at__lt=cutoff)
+        | Q(status=Notification.Status.PENDING, attempt_count=0, next_attempt_at__lte=now,
+            next_attempt_at__gt=F("created_at") + HELD_AT_LEAST))
         .order_by("next_attempt_at").values_list("pk", flat=True)[:limit])

@@ -3,7 +3,8 @@
     pending ──claim──▶ sending ──▶ sent
        ▲                 │  │
        └──(may pass; due │  └──▶ failed   (a refusal, or the last attempt)
-           again later)──┘
+       │   again later)──┘          ▲
+       └────────────────────────────┘  the address bounced: nothing waiting goes out
     sending ──▶ sending: a claim older than CLAIM_TIMEOUT, its worker presumed dead
 """
 
@@ -14,7 +15,7 @@ from .models import Notification
 S = Notification.Status
 
 NOTIFICATION = StateMachine("Notification", Notification, initial=(S.PENDING,), table={
-    S.PENDING: (S.SENDING,),
+    S.PENDING: (S.SENDING, S.FAILED),
     S.SENDING: (S.SENT, S.PENDING, S.FAILED, S.SENDING),
     S.SENT: (),
     S.FAILED: (),

@@ -4,6 +4,7 @@ from django.urls import include, path
 from django.views.generic import RedirectView
 
 from billing.stripe_views import stripe_webhook
+from notifications.bounces import webhook_urls as email_webhook_urls
 from portal.admin import staff_login
 
 
@@ -26,6 +27,7 @@ urlpatterns = [
     path("auto-renew/", include("renewals.urls")),
     path("orders/", include("billing.urls")),
     path("webhooks/stripe/", stripe_webhook, name="stripe_webhook"),
+    path("webhooks/email/", include(email_webhook_urls)),
     path("support/", include("support.urls")),
     path("", include("notifications.urls")),
     path("", include("carrier.urls")),

@@ -4,6 +4,8 @@ Every variable is listed with its default in .env.example. With nothing set, the
 runs on embedded defaults: SQLite files and a broker kept in files under var/.
 """
 
+import json
+import secrets
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -53,6 +55,7 @@ INSTALLED_APPS = [
     "django_countries",
     "phonenumber_field",
     "django_celery_beat",
+    "anymail",
     "portal",
     "accounts",
     "plans",
@@ -194,6 +197,22 @@ EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
 EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "eSIM Portal <no-reply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# An email provider instead of SMTP, by settings alone (django-anymail): EMAIL_BACKEND
+# names its backend, e.g. anymail.backends.postmark.EmailBackend, and ANYMAIL_SETTINGS
+# is its JSON settings, e.g. {"POSTMARK_SERVER_TOKEN": "..."}. Unset: EMAIL_URL decides.
+EMAIL_BACKEND = env_str("EMAIL_BACKEND", "") or EMAIL_BACKEND
+try:
+    ANYMAIL = json.loads(env_str("ANYMAIL_SETTINGS", "") or "{}")
+except ValueError as exc:
+    raise ImproperlyConfigured("ANYMAIL_SETTINGS must be a JSON object.") from exc
+if not isinstance(ANYMAIL, dict):
+    raise ImproperlyConfigured("ANYMAIL_SETTINGS must be a JSON object.")
+# The provider's bounce webhook (<PORTAL_BASE_URL>/webhooks/email/<esp>/tracking/) asks
+# for this "user:password" by HTTP basic auth. Unset, a random one nobody knows: the
+# webhook then refuses every call rather than believe anyone (anymail alone would).
+ANYMAIL["WEBHOOK_SECRET"] = (env_str("EMAIL_WEBHOOK_SECRET", "")
+                             or ANYMAIL.get("WEBHOOK_SECRET")
+                             or f"closed:{secrets.token_urlsafe(32)}")
 
 # Celery. With no broker configured, messages travel through files under var/broker so
 # that web, worker and beat on one laptop need no server.
