@@ -1,6 +1,9 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 
 from .models import DeliveryAttempt, Notification
+from .resend import notifications_resend
 
 
 class DeliveryAttemptInline(admin.TabularInline):
@@ -15,17 +18,56 @@ class DeliveryAttemptInline(admin.TabularInline):
 
 @admin.register(Notification)
 class NotificationAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "customer", "kind", "channel", "order", "status",
-                    "attempt_count", "next_attempt_at", "sent_at"]
+    """Every message with its attempts. Support finds one by the customer's email, the
+    order number or the eSIM's ICCID, and may ask for a failed one again ("Resend");
+    nothing of a message is edited by hand."""
+
+    list_display = ["created_at", "customer", "kind", "channel", "recipient", "esim",
+                    "threshold", "status", "attempt_count", "next_attempt_at", "sent_at"]
     list_filter = ["kind", "channel", "status"]
-    search_fields = ["customer__email", "order__number"]
-    list_select_related = ["customer", "order"]
-    readonly_fields = ["customer", "kind", "channel", "order", "status", "created_at",
-                       "attempt_count", "next_attempt_at", "claimed_at", "sent_at"]
+    search_fields = ["customer__email", "order__number", "esim__iccid"]
+    list_select_related = ["customer", "esim"]
+    fields = readonly_fields = ("customer", "kind", "channel", "recipient", "esim", "order",
+                                "bundle", "payment", "ticket_message", "threshold", "status",
+                                "created_at", "attempt_count", "next_attempt_at", "claimed_at",
+                                "sent_at")
     inlines = [DeliveryAttemptInline]
+    actions = ["resend"]
 
     def has_add_permission(self, request):
         return False
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def save_model(self, request, obj, form, change):
+        """Nothing of a message is edited here: saving it would write its status around
+        its state machine."""
+
+    @admin.action(description=_("Resend the selected failed messages"),
+                  permissions=["change"])
+    def resend(self, request, queryset):
+        """A failed message is asked again (attempts reset, sent after the commit); a
+        sent one is never sent twice, and a waiting one is already on its way
+        (notifications/resend.py). Each resend is recorded in the admin's history."""
+        outcome = notifications_resend(notification_ids=queryset.values_list("pk", flat=True))
+        for notification in Notification.objects.filter(pk__in=outcome.resent):
+            self.log_change(request, notification,
+                            gettext("Resent: back to pending, attempts reset."))
+        if outcome.resent:
+            self.message_user(request, ngettext(
+                "%(n)d failed message will be sent again.",
+                "%(n)d failed messages will be sent again.", len(outcome.resent)) % {
+                "n": len(outcome.resent)})
+        if outcome.already_sent:
+            self.message_user(request, ngettext(
+                "%(n)d message was sent already and is not sent twice.",
+                "%(n)d messages were sent already and are not sent twice.",
+                len(outcome.already_sent)) % {"n": len(outcome.already_sent)},
+                messages.WARNING)
+        if outcome.on_their_way:
+            self.message_user(request, ngettext(
+                "%(n)d message is waiting to be sent already.",
+                "%(n)d messages are waiting to be sent already.",
+                len(outcome.on_their_way)) % {"n": len(outcome.on_their_way)},
+                messages.WARNING)

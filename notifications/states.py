@@ -6,6 +6,7 @@
        │   again later)──┘          ▲
        └────────────────────────────┘  the address bounced: nothing waiting goes out
     sending ──▶ sending: a claim older than CLAIM_TIMEOUT, its worker presumed dead
+    failed ──▶ pending: support asks for it again (notifications/resend.py), attempts reset
 """
 
 from portal.states import StateMachine
@@ -18,5 +19,5 @@ NOTIFICATION = StateMachine("Notification", Notification, initial=(S.PENDING,), 
     S.PENDING: (S.SENDING, S.FAILED),
     S.SENDING: (S.SENT, S.PENDING, S.FAILED, S.SENDING),
     S.SENT: (),
-    S.FAILED: (),
+    S.FAILED: (S.PENDING,),
 })

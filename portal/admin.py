@@ -1,7 +1,7 @@
 from allauth.account.decorators import secure_admin_login
 from allauth.account.utils import get_next_redirect_url
 from django.contrib import admin
-from django.http import HttpResponseRedirect
+from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 
@@ -33,3 +33,24 @@ def staff_login(request, extra_context=None):
     """
     return HttpResponseRedirect(get_next_redirect_url(request)
                                 or reverse("admin:index", current_app=admin.site.name))
+
+
+def staff_index(request: HttpRequest, extra_context: dict | None = None):
+    """The admin's index, opening with what support must look at first: how many
+    messages to customers failed, linked to the list of them, for staff who may see
+    messages."""
+    from notifications.models import Notification
+
+    extra = dict(extra_context or {})
+    if request.user.has_perm("notifications.view_notification"):
+        failed = Notification.Status.FAILED
+        extra["failed_messages"] = Notification.objects.filter(status=failed).count()
+        extra["failed_messages_url"] = (
+            reverse("admin:notifications_notification_changelist", current_app=admin.site.name)
+            + f"?status__exact={failed}")
+    return admin.AdminSite.index(admin.site, request, extra)
+
+
+# Imported by portal/urls.py before the admin's URLs are built (as staff_login is put in
+# place there), so the index view is this one.
+admin.site.index = staff_index  # type: ignore[method-assign]
