@@ -14,7 +14,8 @@ class PreferencesForm(forms.ModelForm):
 
     class Meta:
         model = User
-        fields = ["language", "time_zone", "currency", "phone"]
+        # The mobile number is set on the notifications page, where it is verified.
+        fields = ["language", "time_zone", "currency"]
 
 
 class LanguageForm(forms.Form):

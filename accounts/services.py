@@ -4,13 +4,14 @@ from .models import User
 
 
 @transaction.atomic
-def customer_update_preferences(*, user: User, language: str, time_zone: str, currency: str,
-                                phone) -> User:
+def customer_update_preferences(*, user: User, language: str, time_zone: str,
+                                currency: str) -> User:
+    """Language, time zone and currency. The mobile number is not here: it changes only
+    with a code sent to it (notifications/phone.py)."""
     user.language = language
     user.time_zone = time_zone
     user.currency = currency
-    user.phone = phone
-    user.save(update_fields=["language", "time_zone", "currency", "phone"])
+    user.save(update_fields=["language", "time_zone", "currency"])
     return user
 
 
