@@ -3,7 +3,8 @@
 The end P is `esims.selectors.paid_until`: the running plan's end plus every plan
 waiting behind it, so a customer who renewed already is not told to renew. A reminder
 is due at P − D for each D in REMINDER_DAYS, only those after the running plan started
-(a 7-day plan gets no "7 days left" at its start, but does get the 1-day one). The
+(a 7-day plan gets no "7 days left" at its start, but does get the 1-day one) and after
+the plan that makes P was bought. The
 moments are absolute: the customer's time zone changes how a message shows the time,
 never when it is due (and holds a text until morning, notifications/quiet.py).
 
@@ -64,15 +65,17 @@ class ReminderStep:
 
 def reminder_moments(bundles: Sequence[Bundle]) -> list[tuple[int, datetime]]:
     """(D, P − D days) for each of REMINDER_DAYS that falls after the running plan's
-    start; none while P is not known. `bundles` are the eSIM's live bundles in run
-    order."""
+    start and after the last paid plan was bought: an end is reminded of only from when
+    it was bought (a renewal bought with 7 days left gets no "30 days left" for its new
+    end). None while P is not known. `bundles` are the eSIM's live bundles in run order."""
     end = paid_until(bundles)
     running = bundle_running(bundles)
-    if end is None or running is None:
+    last = bundle_last_paid(bundles)
+    if end is None or running is None or last is None:
         return []
+    since = max(filter(None, (running.starts_at, last.created_at)))
     moments = [(days, end - timedelta(days=days)) for days in settings.REMINDER_DAYS]
-    return [(days, at) for days, at in moments
-            if running.starts_at is None or at > running.starts_at]
+    return [(days, at) for days, at in moments if at > since]
 
 
 def reminder_step(bundles: Sequence[Bundle], *, now: datetime,
