@@ -14,7 +14,6 @@ import smtplib
 import zoneinfo
 from datetime import timedelta
 from typing import NoReturn
-from urllib.parse import urlencode
 
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from django.conf import settings
@@ -26,21 +25,16 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from billing.models import Order
-from billing.selectors import card_usable_for_renewal, payment_gateway_name
-from esims.models import Bundle, ESim
-from esims.selectors import (
-    bundle_expected_period,
-    esim_last_plan_code,
-    esim_topup_target,
-    live_bundles,
-)
+from esims.models import Bundle
+from esims.selectors import bundle_expected_period, esim_topup_target, live_bundles
 from portal.errors import ExternalError
 from portal.tasks import retry_delay
-from renewals.selectors import RenewalPreview, renewal_preview
+from renewals.selectors import renewal_preview
 
 from .bounces import email_address_undeliverable
-from .links import skip_renewal_url, unsubscribe_url
+from .links import unsubscribe_url
 from .models import DeliveryAttempt, Notification
+from .reminders import reminder_offer
 from .sms import SmsError, sms_send
 from .states import NOTIFICATION
 
@@ -95,8 +89,8 @@ def notifications_deliver(*, notification_ids: list[int]) -> dict[int, DeliveryE
         return {}
     notifications = list(Notification.objects.select_related(
         "customer", "order__plan", "order__esim", "order__receipt", "order__bundle",
-        "ticket_message__ticket", "bundle__esim__renewal_plan", "payment__order__esim",
-        "payment__order__plan", "payment__payment_method").prefetch_related(
+        "ticket_message__ticket", "bundle__esim__renewal_plan",
+        "bundle__esim__renewal_payment_method", "payment__order__esim", "payment__order__plan", "payment__payment_method").prefetch_related(
         Prefetch("order__esim__bundles", queryset=live_bundles(), to_attr="live_bundles"))
         .filter(pk__in=claimed).order_by("pk"))
     outcome: dict[int, DeliveryError | None] = {}
@@ -317,31 +311,14 @@ def _bundle_context(bundle: Bundle, *, kind: str) -> dict:
         # The carrier's figure is only as fresh as its last report: the message says when.
         "usage_reported_at": bundle.usage_reported_at,
         "plan_ends_at": bundle.ends_at or bundle_expected_period(bundle).ends_at}
-    if kind in (Notification.Kind.RENEWAL_UPCOMING, Notification.Kind.EXPIRY_REMINDER):
+    if kind == Notification.Kind.RENEWAL_UPCOMING:
         context["renewal"] = renewal_preview(esim=esim)
     if kind == Notification.Kind.EXPIRY_REMINDER:
-        context.update(_reminder_offer(esim, bundle, context["renewal"]))
+        # The charge to come and a skip link, or a one-tap renew link: reminders.py says.
+        offer = reminder_offer(esim)
+        context.update(offer=offer, card=esim.renewal_payment_method)
+        context["plan_ends_at"] = offer.ends_at or context["plan_ends_at"]
     return context
-
-
-def _reminder_offer(esim: ESim, bundle: Bundle, renewal: RenewalPreview) -> dict:
-    """An expiry reminder offers one of two things: with auto-renewal on and a card it
-    may charge, the charge to come (when, how much, which plan) and a link to skip it;
-    otherwise a one-tap link to renew with the plan they had."""
-    base = settings.PORTAL_BASE_URL
-    will_charge = (esim.auto_renew and renewal.charge_at is not None
-                   and renewal.amount_minor is not None
-                   and card_usable_for_renewal(renewal.card, owner_id=esim.owner_id,
-                                               gateway=payment_gateway_name()))
-    if will_charge:
-        return {"will_charge": True,
-                "skip_url": skip_renewal_url(esim_id=esim.pk, bundle_id=bundle.pk)}
-    plan_code = (esim.renewal_plan.code if esim.renewal_plan is not None
-                 else esim_last_plan_code(esim=esim))
-    renew_url = base + reverse("billing:renew", args=[esim.pk])
-    if plan_code:
-        renew_url += "?" + urlencode({"plan": plan_code})
-    return {"will_charge": False, "renew_plan_url": renew_url}
 
 
 def notification_due_for_resend(*, limit: int = 500) -> list[int]:
