@@ -3,10 +3,12 @@
 The dashboard is the page customers come back to most, so its steady state is one
 narrow query and one lookup in the process's memory. The query fetches exactly the
 facts each eSIM card shows; a card's cache key is a digest of those facts (with days
-left, language and time zone), and the page's key a digest of its cards' keys, the
-customer viewing it, language, time zone and path. A cached card or page can therefore
-never be stale, nor shown to anyone else: anything it shows that changes makes a new key,
-so a copy in each process's memory is always right.
+left, how fresh the usage figure reads now, language and time zone), and the page's key
+a digest of its cards' keys, the customer viewing it, language, time zone and path. A
+cached card or page can therefore never be stale, nor shown to anyone else: anything it
+shows that changes makes a new key, so a copy in each process's memory is always right.
+What changes with the clock alone (days left, "updated 12 min ago") is put in the key as
+the text shown, in steps of a minute at least, so the cache still serves most requests.
 
 Nothing a visitor can vary at will is in a key, so nothing they send fills the cache: the
 page reads no query parameter, and is rendered as if asked for without one. A parameter
@@ -20,7 +22,7 @@ rendered afresh and never stored, so a message is shown once, and only to its re
 
 import hashlib
 from collections.abc import Callable
-from datetime import UTC
+from datetime import UTC, datetime
 from functools import cache as cache_on_first_use
 
 from django.conf import settings
@@ -34,6 +36,7 @@ from django.utils import timezone, translation
 from modeltranslation.utils import build_localized_fieldname
 
 from plans.models import Plan
+from portal.formatting import usage_age
 
 from . import selectors
 from .models import Bundle, ESim, days_left
@@ -43,8 +46,9 @@ CSRF_PLACEHOLDER = "csrf-token-placeholder-0000000000000000000000000000000000000
 
 _ESIM_FACTS = ("id", "nickname", "state", "iccid", "smdp_address", "matching_id",
                "auto_renew", "renewal_attention")
+# The last two are times (made aware below); ends_at last.
 _BUNDLE_FACTS = ("id", "state", "data_used_bytes", "data_allowance_bytes", "validity_days",
-                 "ends_at")
+                 "usage_reported_at", "ends_at")
 
 
 @cache_on_first_use
@@ -66,41 +70,55 @@ def _facts_sql() -> str:
             f"ORDER BY e.created_at, e.id, b.created_at, b.id")
 
 
-def _card_facts(*, owner) -> list[tuple[int, str]]:
-    """(eSIM id, cache key) for each of the owner's cards, in dashboard order."""
+def _card_facts(*, owner) -> tuple[list[tuple[int, str]], dict[int, str]]:
+    """(eSIM id, cache key) for each of the owner's cards, in dashboard order; and for
+    each bundle, how fresh its usage figure reads now ("updated 12 min ago"). That text
+    changes with the clock, not with the data, so it is a fact of the card's key: a card
+    rendered a minute ago is never served with a stale age."""
     with connection.cursor() as cursor:
         cursor.execute(_facts_sql(), [*selectors.LIVE_STATES, owner.pk, ESim.State.CANCELLED])
         rows = cursor.fetchall()
     now = timezone.now()
-    prefix = f"esim-card:3:{translation.get_language()}:{timezone.get_current_timezone_name()}"
+    prefix = f"esim-card:4:{translation.get_language()}:{timezone.get_current_timezone_name()}"
     facts: dict[int, list] = {}
+    ages: dict[int, str] = {}
     for row in rows:
         esim_facts = row[:len(_ESIM_FACTS)]
         bundle_facts = row[len(_ESIM_FACTS):len(_ESIM_FACTS) + len(_BUNDLE_FACTS)]
         plan_names = row[len(_ESIM_FACTS) + len(_BUNDLE_FACTS):]
         entry = facts.setdefault(esim_facts[0], [esim_facts])
         if bundle_facts[0] is not None:
-            ends_at = bundle_facts[-1]
-            if ends_at is not None and timezone.is_naive(ends_at):
-                ends_at = timezone.make_aware(ends_at, UTC)  # SQLite stores UTC, naive
-            entry.append((*bundle_facts[:-1], ends_at, days_left(ends_at, now), *plan_names))
-    return [(pk, f"{prefix}:{_digest(entry)}") for pk, entry in facts.items()]
+            reported_at, ends_at = (_aware(t) for t in bundle_facts[-2:])
+            age = usage_age(reported_at, now)
+            ages[bundle_facts[0]] = age
+            entry.append((*bundle_facts[:-2], reported_at, age, ends_at,
+                          days_left(ends_at, now), *plan_names))
+    return [(pk, f"{prefix}:{_digest(entry)}") for pk, entry in facts.items()], ages
+
+
+def _aware(at: datetime | None) -> datetime | None:
+    if at is not None and timezone.is_naive(at):
+        return timezone.make_aware(at, UTC)  # SQLite stores UTC, naive
+    return at
 
 
 def _digest(value) -> str:
     return hashlib.blake2b(repr(value).encode(), digest_size=16).hexdigest()
 
 
-def _render_card(esim: ESim) -> str:
+def _render_card(esim: ESim, ages: dict[int, str]) -> str:
     live = selectors.esim_live_bundles(esim)
     bundle = selectors.bundle_current(live)
+    if bundle is not None:
+        # The age its key was made with, not one read from the clock again a moment later.
+        bundle.usage_age = ages.get(bundle.pk)  # type: ignore[attr-defined]
     queued = [b for b in selectors.bundles_queued(live) if b != bundle]
     return render_to_string("esims/_card.html", {
         "esim": esim, "bundle": bundle, "queued": queued,
         "topup_target": selectors.bundle_topup_target(live), "csrf_token": CSRF_PLACEHOLDER})
 
 
-def _cards_html(*, owner, keys: list[tuple[int, str]]) -> str:
+def _cards_html(*, owner, keys: list[tuple[int, str]], ages: dict[int, str]) -> str:
     """The owner's cards in order, rendering only those not cached yet."""
     cache = caches["cards"]
     cached = cache.get_many([key for _pk, key in keys]) if keys else {}
@@ -108,7 +126,7 @@ def _cards_html(*, owner, keys: list[tuple[int, str]]) -> str:
     if missing:
         esims = selectors.esim_list_for_dashboard(owner=owner).filter(pk__in=missing)
         key_of = dict(keys)
-        fresh = {key_of[esim.pk]: _render_card(esim) for esim in esims}
+        fresh = {key_of[esim.pk]: _render_card(esim, ages) for esim in esims}
         cache.set_many(fresh)
         cached.update(fresh)
     return "".join(cached[key] for _pk, key in keys if key in cached)
@@ -130,7 +148,7 @@ def dashboard_response(request, render_page: Callable[[str, PageRequest], str]) 
     """The signed-in customer's dashboard. `render_page(cards_html, page_request)` renders
     the page around the cards, for the customer signed in, with `page_request` standing
     for the request in its templates; it runs only when this exact page is not cached."""
-    keys = _card_facts(owner=request.user)
+    keys, ages = _card_facts(owner=request.user)
     cache = caches["cards"]
     # The frame may show who is signed in (and a customer's cards may be identical to
     # another's, or absent): the viewer is part of what the page shows.
@@ -140,7 +158,8 @@ def dashboard_response(request, render_page: Callable[[str, PageRequest], str]) 
     has_flash = len(messages.get_messages(request)) > 0
     page = None if has_flash else cache.get(page_key)
     if page is None:
-        page = render_page(_cards_html(owner=request.user, keys=keys), PageRequest(request.path))
+        page = render_page(_cards_html(owner=request.user, keys=keys, ages=ages),
+                           PageRequest(request.path))
         if not has_flash:
             cache.set(page_key, page)
     return HttpResponse(page.replace(CSRF_PLACEHOLDER, get_token(request)))

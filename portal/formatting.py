@@ -1,5 +1,6 @@
 """How money, data and durations read on screen and in messages."""
 
+from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 
 from django.utils.formats import number_format
@@ -65,6 +66,26 @@ def _decimal(value: Decimal, places: int, rounding: str) -> str:
     # Rounded here, so number_format (which cuts extra digits off) has none to cut.
     exact = value.quantize(Decimal(1).scaleb(-places), rounding=rounding)
     return number_format(exact, decimal_pos=places)
+
+
+def usage_age(reported_at: datetime | None, now: datetime) -> str:
+    """How fresh a usage figure is: "updated 12 min ago", in steps that change at most
+    once a minute (the dashboard caches a card per shown text), or "not reported yet"."""
+    if reported_at is None:
+        return _("not reported yet")
+    seconds = (now - reported_at).total_seconds()
+    if seconds < 60:  # a report a little ahead of our clock is fresh too
+        return _("updated just now")
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return ngettext("updated %(n)s min ago", "updated %(n)s min ago", minutes) % {
+            "n": minutes}
+    hours = minutes // 60
+    if hours < 24:
+        return ngettext("updated %(n)s hour ago", "updated %(n)s hours ago", hours) % {
+            "n": hours}
+    days = hours // 24
+    return ngettext("updated %(n)s day ago", "updated %(n)s days ago", days) % {"n": days}
 
 
 def validity(days: int) -> str:

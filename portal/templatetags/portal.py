@@ -1,4 +1,5 @@
 from django import template
+from django.utils import timezone
 
 from portal import formatting
 
@@ -24,6 +25,12 @@ def data_bytes(num_bytes):
 def data_left(num_bytes):
     """Data left, never rounded below the truth."""
     return formatting.data_left(num_bytes)
+
+
+@register.filter
+def usage_age(reported_at):
+    """"updated 12 min ago" or "not reported yet" (portal/formatting.py)."""
+    return formatting.usage_age(reported_at, timezone.now())
 
 
 @register.filter
