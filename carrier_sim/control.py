@@ -19,6 +19,7 @@ from .config import ConfigError
 from .identifiers import InvalidIdentifier, eid_make, iccid_normalize
 from .ledger import BundleError
 from .schemas import (
+    AgeRequest,
     BodyError,
     ConsumeRequest,
     DownloadRequest,
@@ -145,6 +146,54 @@ def profile_consume(iccid: str) -> Response:
             rate=sim.settings.usage_bytes_per_second,
         )
         bundles = [ledger.bundle_json(conn, row, as_of=sim.clock.now())
+                   for row in store.bundles_of(conn, iccid)]
+    sim.engine.deliver()
+    return jsonify({"iccid": iccid, "bundles": bundles})
+
+
+@bp.post("/profiles/<iccid>/hold")
+def profile_hold(iccid: str) -> Response:
+    """The phone does not scan this Released profile until `/download` says so (an eSIM
+    left ready to install, whatever CARRIER_SIM_INSTALL_AFTER_SECONDS is)."""
+    sim = get_sim()
+    iccid = _iccid(iccid)
+    with sim.store.transaction() as conn:
+        profile = store.profile_get(conn, iccid)
+        if profile is None:
+            raise BundleError(404, "unknown_iccid", f"no profile with ICCID {iccid}")
+        if profile["state"] != "Released":
+            raise BundleError(409, "invalid_state", f"profile is {profile['state']}, not Released")
+        conn.execute("UPDATE profiles SET download_due_at = NULL WHERE iccid = ?", (iccid,))
+        profile = store.profile_get(conn, iccid)
+        assert profile is not None  # read above in this transaction; profiles are never deleted
+    return jsonify(profile_json(profile))
+
+
+@bp.post("/profiles/<iccid>/age")
+def profile_age(iccid: str) -> Response:
+    """The eSIM's running bundle started `seconds` earlier: its start and end move back
+    and the data used so far is kept, so a plan is days old at once while the clock of
+    every other eSIM stays. A bundle whose end is now past ends there (expired), and the
+    next queued one starts then."""
+    sim = get_sim()
+    iccid = _iccid(iccid)
+    seconds = _options(AgeRequest).seconds
+    rate = sim.settings.usage_bytes_per_second
+    with sim.store.transaction() as conn:
+        if store.profile_get(conn, iccid) is None:
+            raise BundleError(404, "unknown_iccid", f"no profile with ICCID {iccid}")
+        now = sim.clock.now()
+        ledger.usage_advance(conn, iccid=iccid, now=now, rate=rate)
+        bundle = store.bundle_active(conn, iccid)
+        if bundle is None:
+            raise BundleError(409, "no_active_bundle", "the eSIM has no active bundle")
+        conn.execute(
+            "UPDATE bundles SET start_at = start_at - ?, end_at = end_at - ?, updated_at = ?"
+            " WHERE id = ?",
+            (seconds, seconds, now, bundle["id"]),
+        )
+        ledger.usage_advance(conn, iccid=iccid, now=now, rate=rate)
+        bundles = [ledger.bundle_json(conn, row, as_of=now)
                    for row in store.bundles_of(conn, iccid)]
     sim.engine.deliver()
     return jsonify({"iccid": iccid, "bundles": bundles})

@@ -173,6 +173,10 @@ class ConsumeRequest(_Schema):
     amount: Annotated[int, Field(ge=0, le=MAX_QUANTITY, alias="bytes")] = 0
 
 
+class AgeRequest(_Schema):
+    seconds: Annotated[int, Field(ge=0, le=int(MAX_ADVANCE_SECONDS))] = 0
+
+
 def _callback_url(value: Any) -> Any:
     if isinstance(value, str) and value:
         if not value.isascii():
