@@ -34,6 +34,10 @@ run: install
 	@echo "  Demo customer: demo@example.com / demo-esim-2026"
 	@echo "  Support (sign in, then the admin at http://127.0.0.1:$(PORT)/staff/): support@example.com / support-esim-2026"
 	@echo "  Emails (sign-up confirmation, password reset) are printed below by the web process."
+	@echo "  The demo customer's household (a phone at 80% with two days left, an auto-renewing"
+	@echo "  tablet, a watch that ended last week, an eSIM ready to install) is made in a moment;"
+	@echo "  its reminders and data alerts, by email and SMS, are printed below by the worker."
+	@echo "  Sweep schedules: http://127.0.0.1:$(PORT)/staff/django_celery_beat/periodictask/"
 	@echo "  Carrier simulator: http://127.0.0.1:$(CARRIER_PORT)/sim/health   Stop everything with Ctrl-C."
 	@echo
 	$(DEV) WEB_PORT=$(PORT) CARRIER_PORT=$(CARRIER_PORT) CARRIER_URL=http://127.0.0.1:$(CARRIER_PORT) \

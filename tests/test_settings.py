@@ -159,7 +159,7 @@ def _commands(path: Path) -> list[str]:
 
 def test_development_entry_points_ask_for_development_settings():
     procfile = _commands(ROOT / "Procfile.dev")
-    assert len(procfile) == 3
+    assert len(procfile) == 4  # web, worker, beat and the demo household
     for line in procfile:
         assert "DJANGO_SETTINGS_MODULE=portal.settings.dev " in line, line
     dry_run = subprocess.run(["make", "-n", "run", "lint", "messages", "check"], cwd=ROOT,
