@@ -90,7 +90,8 @@ def notifications_deliver(*, notification_ids: list[int]) -> dict[int, DeliveryE
     notifications = list(Notification.objects.select_related(
         "customer", "order__plan", "order__esim", "order__receipt", "order__bundle",
         "ticket_message__ticket", "bundle__esim__renewal_plan",
-        "bundle__esim__renewal_payment_method", "payment__order__esim", "payment__order__plan", "payment__payment_method").prefetch_related(
+        "bundle__esim__renewal_payment_method", "payment__order__esim", "payment__order__plan",
+        "payment__payment_method").prefetch_related(
         Prefetch("order__esim__bundles", queryset=live_bundles(), to_attr="live_bundles"))
         .filter(pk__in=claimed).order_by("pk"))
     outcome: dict[int, DeliveryError | None] = {}

@@ -155,3 +155,56 @@ def test_marking_an_unknown_or_empty_address_changes_nothing(alice):
     assert email_address_undeliverable(email="  ", reason="x") == 0
     alice.refresh_from_db()
     assert alice.email_undeliverable_at is None
+
+
+def _postmark_answers(monkeypatch, status, body):
+    """Email through Postmark by settings alone; its API answers `status` and `body`."""
+    import requests
+
+    def request(self, method, url, **kwargs):
+        response = requests.Response()
+        response.status_code, response._content = status, json.dumps(body).encode()
+        response.url, response.encoding = url, "utf-8"
+        response.headers["Content-Type"] = "application/json"
+        return response
+
+    monkeypatch.setattr(requests.Session, "request", request)
+
+
+@pytest.fixture
+def postmark(settings):
+    settings.EMAIL_BACKEND = "anymail.backends.postmark.EmailBackend"
+    settings.ANYMAIL = {**settings.ANYMAIL, "POSTMARK_SERVER_TOKEN": "server-token"}
+
+
+def test_a_provider_refusing_the_recipient_marks_the_address(alice, postmark, monkeypatch):
+    _postmark_answers(monkeypatch, 422, {
+        "ErrorCode": 406, "Message": "You tried to send to a recipient that has been marked"
+        " as inactive.\nFound inactive addresses: alice@example.com.\nInactive recipients"
+        " are ones that have generated a hard bounce or a spam complaint."})
+    notification = _waiting(alice)
+    with pytest.raises(DeliveryError) as caught:
+        notification_deliver(notification_id=notification.pk)
+    assert caught.value.retryable is False
+    alice.refresh_from_db()
+    assert alice.email_undeliverable_at is not None
+
+
+def test_a_provider_in_trouble_is_tried_again(alice, postmark, monkeypatch):
+    _postmark_answers(monkeypatch, 503, {"ErrorCode": 100, "Message": "maintenance"})
+    notification = _waiting(alice)
+    with pytest.raises(DeliveryError) as caught:
+        notification_deliver(notification_id=notification.pk)
+    assert caught.value.retryable is True
+    notification.refresh_from_db()
+    assert notification.status == Notification.Status.PENDING
+
+
+def test_a_provider_accepting_the_message_sends_it_once(alice, postmark, monkeypatch):
+    _postmark_answers(monkeypatch, 200, {"ErrorCode": 0, "Message": "OK",
+                                         "MessageID": "0a129aee-e1cd-480d-b08d-4f48548ff48d",
+                                         "To": "alice@example.com"})
+    notification = _waiting(alice)
+    assert notification_deliver(notification_id=notification.pk) is True
+    notification.refresh_from_db()
+    assert notification.status == Notification.Status.SENT

@@ -1,6 +1,7 @@
 """A message that could not be sent backs off, is claimed only when due, and ends as
 failed after its last attempt (every sweep used to resend it, forever)."""
 
+import contextlib
 import smtplib
 from datetime import timedelta
 
@@ -78,3 +79,29 @@ def test_a_refused_address_fails_at_once(alice, monkeypatch):
     notification.refresh_from_db()
     assert notification.status == Notification.Status.FAILED
     assert notification.attempt_count == 1
+
+
+def test_a_crash_after_sending_leaves_the_claim_and_nothing_is_sent_again_before_it_expires(
+        alice, monkeypatch):
+    """The worker sent the email and died before marking it: the row stays claimed, a
+    repeated task or a sweep sends nothing while the claim may still be alive."""
+    from notifications.states import NOTIFICATION
+
+    notification = Notification.objects.create(customer=alice, kind="order_paid",
+                                               channel="email", order=OrderFactory(customer=alice))
+    class DiesWhenMarkingSent:
+        def move(self, queryset, *, to, **fields):
+            if to == Notification.Status.SENT:
+                raise SystemExit("worker killed")
+            return NOTIFICATION.move(queryset, to=to, **fields)
+
+    monkeypatch.setattr("notifications.services.NOTIFICATION", DiesWhenMarkingSent())
+    with contextlib.suppress(SystemExit):
+        notification_deliver(notification_id=notification.pk)
+    monkeypatch.undo()
+    assert len(mail.outbox) == 1
+    notification.refresh_from_db()
+    assert notification.status == Notification.Status.SENDING
+    assert notification_deliver(notification_id=notification.pk) is False
+    assert tasks.notification_sweep() == 0
+    assert len(mail.outbox) == 1
