@@ -16,6 +16,10 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+# A sweep given a new name: its row is renamed, keeping the operator's interval and on/off
+# (old name -> new name).
+RENAMED_SWEEPS = {"carrier-reconcile-sweep": "usage-poll-sweep"}
+
 
 @dataclass(frozen=True)
 class SweepRows:
@@ -38,7 +42,13 @@ def sweep_rows_install() -> SweepRows:
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     created, retargeted = [], []
-    for name, (task, seconds) in sweep_defaults().items():
+    defaults = sweep_defaults()
+    for old, new in RENAMED_SWEEPS.items():
+        if new in defaults and not PeriodicTask.objects.filter(name=new).exists():
+            for row in PeriodicTask.objects.filter(name=old):
+                row.name = new
+                row.save()
+    for name, (task, seconds) in defaults.items():
         row = PeriodicTask.objects.select_for_update().filter(name=name).first()
         if row is None:
             PeriodicTask.objects.create(name=name, task=task,

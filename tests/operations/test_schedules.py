@@ -75,3 +75,17 @@ def test_a_deleted_row_comes_back_and_a_renamed_task_is_followed(settings):
     assert (row.task, row.interval.every, row.enabled) == (
         "renewals.tasks.renewal_notice_sweep", 777, False)
     assert _every("notification-sweep").every == 300
+
+
+def test_a_renamed_sweep_keeps_its_row_and_the_operators_interval(settings):
+    PeriodicTask.objects.filter(name="usage-poll-sweep").delete()
+    slower = IntervalSchedule.objects.create(every=555, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.create(name="carrier-reconcile-sweep", interval=slower,
+                                task="carrier.tasks.esim_reconcile_sweep")
+
+    done = sweep_rows_install()
+
+    row = PeriodicTask.objects.select_related("interval").get(name="usage-poll-sweep")
+    assert (row.task, row.interval.every) == ("carrier.tasks.usage_poll_sweep", 555)
+    assert not PeriodicTask.objects.filter(name="carrier-reconcile-sweep").exists()
+    assert done.created == [] and done.retargeted == ["usage-poll-sweep"]
