@@ -4,6 +4,7 @@ without signing in: unsubscribe from one kind of message, skip one auto-renewal.
 import zoneinfo
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,6 +15,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from accounts.models import User
 from esims.selectors import esim_running_bundle
 from renewals.selectors import renewal_preview
 from renewals.services import RenewalError, renewal_skip
@@ -39,11 +41,16 @@ PAGE = "notifications/pages/preferences.html"
 
 # --- The notifications page.
 
+def _customer(request: HttpRequest) -> User:
+    # Behind login_required: the visitor is a signed-in customer.
+    return cast(User, request.user)
+
+
 class _Page:
     """The page's forms, unbound unless the one posted was refused."""
 
     def __init__(self, request: HttpRequest):
-        self.user = request.user
+        self.user = _customer(request)
         self.phone = phone_service.phone_state(user=self.user)
         self.grid = selectors.settings_grid(customer=self.user)
         self.channels = ChannelsForm(grid=self.grid, sms_choosable=self.phone.verified)
@@ -101,7 +108,7 @@ def _send_code(request: HttpRequest, page: _Page) -> bool:
         return False
     number = page.phone_form.cleaned_data["phone"]
     try:
-        sent = phone_service.phone_code_send(user=request.user, phone=number)
+        sent = phone_service.phone_code_send(user=_customer(request), phone=number)
     except phone_service.PhoneCodeRefused as exc:
         messages.error(request, str(exc))
         return True
@@ -118,7 +125,7 @@ def _check_code(request: HttpRequest, page: _Page) -> bool:
     if not page.code_form.is_valid():
         return False
     try:
-        phone_service.phone_code_check(user=request.user,
+        phone_service.phone_code_check(user=_customer(request),
                                        code=page.code_form.cleaned_data["code"])
     except phone_service.PhoneCodeRefused as exc:
         messages.error(request, str(exc))
@@ -128,7 +135,7 @@ def _check_code(request: HttpRequest, page: _Page) -> bool:
 
 
 def _remove_phone(request: HttpRequest, page: _Page) -> bool:
-    phone_service.phone_remove(user=request.user)
+    phone_service.phone_remove(user=_customer(request))
     messages.success(request, _("Your mobile number is removed: we send no more texts."))
     return True
 
@@ -154,7 +161,7 @@ def preferences(request):
         status = 400
         if action is None:
             messages.error(request, _("That form is not one of this page's."))
-        page.phone = phone_service.phone_state(user=request.user)
+        page.phone = phone_service.phone_state(user=_customer(request))
     return render(request, PAGE, page.context(request), status=status)
 
 
