@@ -63,6 +63,8 @@ class CarrierBundle:
     used_bytes: int
     start: datetime | None
     end: datetime | None
+    # When the usage figures hold for, if the carrier says (its records lag real use).
+    usage_at: datetime | None = None
 
     @classmethod
     def from_json(cls, data: object) -> "CarrierBundle":
@@ -77,7 +79,8 @@ class CarrierBundle:
         return cls(reference=report.reference, state=report.state, unlimited=report.unlimited,
                    initial_bytes=report.initial_quantity_bytes,
                    remaining_bytes=report.remaining_quantity_bytes,
-                   used_bytes=report.used_bytes, start=report.start, end=report.end)
+                   used_bytes=report.used_bytes, start=report.start, end=report.end,
+                   usage_at=report.usage_at)
 
 
 _local = threading.local()
@@ -279,6 +282,50 @@ def bundle_list(*, iccid: str) -> list[CarrierBundle]:
         raise CarrierUnavailable(f"/api/v1/esims/{iccid}/bundles: unreadable answer",
                                  code="protocol")
     return [CarrierBundle.from_json(item) for item in bundles]
+
+
+@dataclass(frozen=True)
+class EsimReport:
+    """What the carrier says of one eSIM in a batch read: its profile and its bundles."""
+
+    iccid: str
+    profile_state: str
+    eid: str
+    bundles: list[CarrierBundle]
+
+
+# ICCIDs per batch read; the carrier takes at most this many.
+QUERY_BATCH = 100
+
+
+def bundles_query(*, iccids: list[str]) -> dict[str, EsimReport | CarrierError]:
+    """The profile and bundles of many eSIMs in one call, by ICCID: each one's report, or
+    the error its single read would have raised (an ICCID the carrier does not know). A
+    failure of the whole call is raised."""
+    path = "/api/v1/bundles/query"
+    data = _api("POST", path, {"iccids": iccids})
+    results = data.get("results")
+    if (not isinstance(results, list) or len(results) != len(iccids)
+            or not all(isinstance(result, dict) for result in results)):
+        raise CarrierUnavailable(f"{path}: unreadable answer", code="protocol")
+    answers: dict[str, EsimReport | CarrierError] = {}
+    for iccid, result in zip(iccids, results, strict=True):
+        status = result.get("status")
+        bundles = result.get("bundles")
+        if status == 200 and isinstance(bundles, list):
+            answers[iccid] = EsimReport(
+                iccid=iccid, profile_state=_text(result, "profile_state", function=path),
+                eid=_text(result, "eid", function=path, required=False),
+                bundles=[CarrierBundle.from_json(item) for item in bundles])
+            continue
+        error = result.get("error")
+        error = error if isinstance(error, dict) else {}
+        status = status if isinstance(status, int) else 0
+        kind = (CarrierUnavailable if status >= 500 or status in _TRY_LATER_STATUSES
+                or status < 400 else CarrierRejected)
+        answers[iccid] = kind(f"query {iccid}: {error.get('message', status)}",
+                              code=str(error.get("code") or f"http_{status}"))
+    return answers
 
 
 def bundle_revoke(*, reference: str) -> CarrierBundle:

@@ -126,6 +126,9 @@ class CarrierBundleReport(_Schema):
     used_bytes: ByteCount = 0
     start: Timestamp | None = None
     end: Timestamp | None = None
+    # When the usage figures hold for: a carrier's records lag real use. Absent: as of
+    # when the report was made.
+    usage_at: Timestamp | None = None
 
     @model_validator(mode="after")
     def _period_in_order(self) -> CarrierBundleReport:

@@ -5,8 +5,11 @@ nothing below can fail on what the carrier sent.
 """
 
 import logging
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from esims import services as esim_services
 
@@ -50,15 +53,33 @@ def download_progress_receive(*, info: DownloadProgressInfo, payload: dict) -> b
     return True
 
 
+class ReportFromTheFuture(ValueError):
+    """A report dated later than the carrier could know: refused, nothing stored."""
+
+
+def usage_report_check_time(report: UsageReport, *, now: datetime | None = None) -> None:
+    """A report dated more than USAGE_REPORT_MAX_AHEAD_SECONDS ahead of our clock is
+    refused: stored, it would claim figures newer than any real report to come (clocks
+    differ a little, hence the allowance). Raises ReportFromTheFuture."""
+    now = now or timezone.now()
+    limit = now + timedelta(seconds=settings.USAGE_REPORT_MAX_AHEAD_SECONDS)
+    for name, moment in (("reported_at", report.reported_at),
+                         ("bundle.usage_at", report.bundle.usage_at)):
+        if moment is not None and moment > limit:
+            raise ReportFromTheFuture(f"{name} is in the future")
+
+
 def usage_receive(*, report: UsageReport, payload: dict) -> bool:
     """A usage or bundle-state report. `payload` is the body as sent, kept on record.
-    Returns False for a repeat (nothing done)."""
+    Returns False for a repeat (nothing done); raises ReportFromTheFuture (nothing
+    stored) for a report dated ahead of now."""
+    usage_report_check_time(report)
     reported = report.bundle
     bundle = client.CarrierBundle(
         reference=reported.reference, state=reported.state, unlimited=reported.unlimited,
         initial_bytes=reported.initial_quantity_bytes,
         remaining_bytes=reported.remaining_quantity_bytes, used_bytes=reported.used_bytes,
-        start=reported.start, end=reported.end)
+        start=reported.start, end=reported.end, usage_at=reported.usage_at)
     with transaction.atomic():
         if not _record(CarrierEvent.Kind.USAGE, report.event_id, report.iccid, payload):
             return False

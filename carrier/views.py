@@ -57,5 +57,9 @@ def usage_callback(request):
         report, payload = _signed_callback(request, UsageReport)
     except _Refused as refused:
         return refused.response
-    services.usage_receive(report=report, payload=payload)
+    try:
+        services.usage_receive(report=report, payload=payload)
+    except services.ReportFromTheFuture as exc:
+        log.warning("carrier usage report refused: %s", exc)
+        return JsonResponse({"error": str(exc)}, status=400)
     return HttpResponse(status=204)

@@ -7,11 +7,12 @@ A change of state is one of the moves in esims/esim_states.py or esims/bundle_st
 """
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from carrier import client as carrier
@@ -19,6 +20,7 @@ from portal.states import TransitionNotAllowed
 
 from . import bundle_states, esim_states, selectors
 from .models import Bundle, ESim
+from .signals import BundleChange, bundles_changed
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +42,18 @@ def bundle_create_for_order(*, order, esim: ESim) -> Bundle:
 
 
 def bundles_create_for_orders(*, orders) -> list[Bundle]:
-    """Each paid order's bundle, waiting to be applied at the carrier, in one statement."""
-    return Bundle.objects.bulk_create([
-        Bundle(esim=order.esim, order=order, plan=order.plan, plan_code=order.plan.code,
-               plan_name=order.plan.name, validity_days=order.plan.validity_days,
-               data_allowance_bytes=order.plan.data_bytes, carrier_reference=order.number)
-        for order in orders])
+    """Each paid order's bundle, waiting to be applied at the carrier, in one statement;
+    the listeners hear of them in the same transaction."""
+    with transaction.atomic(savepoint=False):
+        bundles = Bundle.objects.bulk_create([
+            Bundle(esim=order.esim, order=order, plan=order.plan, plan_code=order.plan.code,
+                   plan_name=order.plan.name, validity_days=order.plan.validity_days,
+                   data_allowance_bytes=order.plan.data_bytes, carrier_reference=order.number)
+            for order in orders])
+        _bundles_changed([BundleChange(bundle=bundle, used_before=0, state_before=None,
+                                       period_changed=True, esim_expired=False)
+                          for bundle in bundles])
+    return bundles
 
 
 def _carrier_iccid(esim: ESim) -> str:
@@ -103,9 +111,8 @@ def bundles_apply_at_carrier(*, bundles: list[Bundle]) -> dict[int, carrier.Carr
         with transaction.atomic():
             Bundle.objects.filter(pk__in=[bundle.pk for bundle, _answer in answers],
                                   applied_at__isnull=True).update(applied_at=now)
-            for bundle, answer in answers:
-                bundle_update_from_carrier(reference=bundle.carrier_reference,
-                                           carrier_bundle=answer, reported_at=now)
+            bundles_take_from_carrier(reports=[CarrierReport(bundle=answer, reported_at=now)
+                                               for _bundle, answer in answers])
     return outcome
 
 
@@ -122,7 +129,14 @@ def bundle_revoke(*, bundle: Bundle) -> None:
     """Withdraw a bundle at the carrier (if it got there) and here. Safe to repeat."""
     if bundle.applied_at is not None:
         carrier.bundle_revoke(reference=bundle.carrier_reference)
-    bundle_states.bundle_mark_revoked(bundle_id=bundle.pk)
+    with transaction.atomic():
+        locked = Bundle.objects.select_for_update().select_related("esim").get(pk=bundle.pk)
+        state_before = locked.state
+        if bundle_states.bundle_mark_revoked(bundle_id=bundle.pk):
+            locked.state = Bundle.State.REVOKED
+            _bundles_changed([BundleChange(bundle=locked, used_before=locked.data_used_bytes,
+                                           state_before=state_before, period_changed=True,
+                                           esim_expired=False)])
 
 
 def esim_cancel_unused(*, esim: ESim, call_prefix: str) -> bool:
@@ -201,77 +215,204 @@ def esim_record_download_progress(*, iccid: str, point: int, eid: str,
     return esim
 
 
-@transaction.atomic(savepoint=False)  # no savepoint per bundle when taking in many
-def bundle_update_from_carrier(*, reference: str, carrier_bundle: carrier.CarrierBundle,
-                               reported_at: datetime) -> Bundle | None:
-    """Take in what the carrier says of a bundle. Usage reports lag and may arrive out of
-    order: an older report never overwrites a newer one, and the state moves only as
-    esims/bundle_states.py allows (a report it refuses is logged, not raised)."""
-    bundle = (Bundle.objects.select_for_update().select_related("esim")
-              .filter(carrier_reference=reference).first())
-    if bundle is None:
-        return None
-    if bundle.usage_reported_at and reported_at < bundle.usage_reported_at:
-        return bundle
-    was_due = selectors.renewal_threshold_reached(bundle)
-    if carrier_bundle.initial_bytes is not None:
-        bundle.data_allowance_bytes = carrier_bundle.initial_bytes
-        bundle.data_used_bytes = max(0, carrier_bundle.initial_bytes
-                                     - (carrier_bundle.remaining_bytes or 0))
+@dataclass(frozen=True)
+class CarrierReport:
+    """What the carrier said of one bundle, and when it said it (a callback's
+    reported_at, or the moment we read its answer). Its usage figures may be older: the
+    bundle's `usage_at` says when they hold for."""
+
+    bundle: carrier.CarrierBundle
+    reported_at: datetime
+
+
+# What a report sets on a bundle besides its state.
+_REPORT_FIELDS = ["data_allowance_bytes", "data_used_bytes", "starts_at", "ends_at",
+                  "usage_reported_at"]
+
+
+def _report_take(bundle: Bundle, report: CarrierReport, *, now: datetime) -> None:
+    """The rule for taking in a carrier report, written once for every path (callbacks,
+    polls, answers to our own calls); sets the bundle's figures in memory.
+
+    Usage only moves forward: data used is the larger of what we have and what is
+    reported, so a stale, repeated or reordered report never lowers it (a top-up moves
+    the allowance, never the use). Usage figures hold as of the carrier's `usage_at`,
+    which is what `usage_reported_at` keeps (the dashboard's "updated ... ago"), and
+    never later than now. A report older than the figures we hold changes neither the
+    allowance nor the period; a time we hold that lies in the future (stored before this
+    rule) is not believed, so it never blocks the real reports after it."""
+    reported = report.bundle
+    said_at = min(report.reported_at, now)
+    usage_at = min(reported.usage_at or said_at, said_at)
+    held = bundle.usage_reported_at
+    held = held if held is not None and held <= now else None
+    if reported.initial_bytes is not None:
+        used = max(0, reported.initial_bytes - (reported.remaining_bytes or 0))
     else:
-        bundle.data_used_bytes = carrier_bundle.used_bytes
-    bundle.starts_at = carrier_bundle.start or bundle.starts_at
-    bundle.ends_at = carrier_bundle.end or bundle.ends_at
-    bundle.usage_reported_at = reported_at
-    moved = bundle_states.bundle_take_carrier_state(
-        bundle=bundle, reported=_CARRIER_STATES.get(carrier_bundle.state, bundle.state),
-        fields=["data_allowance_bytes", "data_used_bytes", "starts_at", "ends_at",
-                "usage_reported_at"])
+        used = reported.used_bytes
+    bundle.data_used_bytes = max(bundle.data_used_bytes, used)
+    if held is None or said_at >= held:
+        if reported.initial_bytes is not None:
+            bundle.data_allowance_bytes = reported.initial_bytes
+        bundle.starts_at = reported.start or bundle.starts_at
+        bundle.ends_at = reported.end or bundle.ends_at
+    else:  # an old report: only a period we do not know yet
+        bundle.starts_at = bundle.starts_at or reported.start
+        bundle.ends_at = bundle.ends_at or reported.end
+    bundle.usage_reported_at = usage_at if held is None else max(held, usage_at)
+
+
+def _report_effects(bundle: Bundle, *, moved: bool, was_due: bool) -> bool:
+    """What a bundle's new state means for its eSIM: a plan starting on an expired eSIM
+    brings it back, the last plan ending expires it, and auto-renewal is rescheduled when
+    a plan starts or its data crosses the renewal threshold. Returns whether the eSIM
+    expired."""
+    expired = False
     started = moved and bundle.state == Bundle.State.ACTIVE
-    # The eSIM is locked with the bundle (select_related above): its state is current.
+    # The eSIM is locked with the bundle (select_related): its state is current.
     if started and bundle.esim.state == ESim.State.EXPIRED:
         # A renewal brought an expired eSIM back: the profile is on the device still.
         esim_states.esim_reactivate(esim_id=bundle.esim_id)
-    elif bundle.state not in (Bundle.State.ACTIVE, Bundle.State.QUEUED):
-        esim_states.esim_expire(esim_id=bundle.esim_id)  # if nothing is left to run
+    elif moved and bundle.state not in selectors.LIVE_STATES:
+        expired = esim_states.esim_expire(esim_id=bundle.esim_id)  # if nothing is left
     if bundle.esim.auto_renew and bundle.state == Bundle.State.ACTIVE and (
             started or (selectors.renewal_threshold_reached(bundle) and not was_due)):
         esim_renewal_schedule(esim_id=bundle.esim_id)
-    return bundle
+    return expired
+
+
+def _bundles_changed(changes: list[BundleChange]) -> None:
+    """Tell the listeners (data alerts, reminders) in the transaction of the change."""
+    if changes:
+        bundles_changed.send(sender=Bundle, changes=changes)
+
+
+@transaction.atomic(savepoint=False)
+def bundles_take_from_carrier(*, reports: list[CarrierReport]) -> dict[str, Bundle]:
+    """Take in what the carrier says of many bundles in one transaction: the bundles are
+    locked with one query (with their eSIMs), each report is taken in by `_report_take`,
+    a state moves only as esims/bundle_states.py allows (a report it refuses is logged,
+    not raised), and the bundles whose state stays are saved with one bulk update.
+    Listeners hear of all changes at once. Returns the bundles by reference."""
+    now = timezone.now()
+    references = [report.bundle.reference for report in reports]
+    bundles = {bundle.carrier_reference: bundle for bundle in (
+        Bundle.objects.select_for_update().select_related("esim")
+        .filter(carrier_reference__in=references).order_by("pk"))}
+    taken = []
+    unmoved: dict[int, Bundle] = {}
+    for report in reports:
+        bundle = bundles.get(report.bundle.reference)
+        if bundle is None:
+            continue
+        before = (bundle.data_used_bytes, bundle.state, bundle.starts_at, bundle.ends_at)
+        was_due = selectors.renewal_threshold_reached(bundle)
+        _report_take(bundle, report, now=now)
+        state = _CARRIER_STATES.get(report.bundle.state, bundle.state)
+        moved = False
+        if state != bundle.state:
+            moved = bundle_states.bundle_take_carrier_state(bundle=bundle, reported=state,
+                                                            fields=_REPORT_FIELDS)
+            unmoved.pop(bundle.pk, None)
+        else:
+            unmoved[bundle.pk] = bundle
+        taken.append((bundle, before, moved, was_due))
+    if unmoved:
+        Bundle.objects.bulk_update(list(unmoved.values()), _REPORT_FIELDS)
+    # Once every figure is saved: the eSIM's moves and its renewal read them.
+    changes = [BundleChange(
+        bundle=bundle, used_before=before[0], state_before=before[1],
+        period_changed=(bundle.state, bundle.starts_at, bundle.ends_at) != before[1:],
+        esim_expired=_report_effects(bundle, moved=moved, was_due=was_due))
+        for bundle, before, moved, was_due in taken]
+    _bundles_changed(changes)
+    return bundles
+
+
+def bundle_update_from_carrier(*, reference: str, carrier_bundle: carrier.CarrierBundle,
+                               reported_at: datetime) -> Bundle | None:
+    """Take in what the carrier says of one bundle (see bundles_take_from_carrier)."""
+    return bundles_take_from_carrier(reports=[
+        CarrierReport(bundle=carrier_bundle, reported_at=reported_at)]).get(reference)
 
 
 _INSTALLED_AT_CARRIER = {"Installed"}
 
 
+def esims_take_from_carrier(*, esims: list[ESim], answers: dict[str, carrier.EsimReport],
+                            read_at: datetime) -> None:
+    """Take in the carrier's answers about eSIMs read at `read_at`: a ready eSIM the
+    carrier has installed is installed here (its report was lost), then every bundle's
+    report, in one transaction for the lot."""
+    with transaction.atomic():
+        for esim in esims:
+            answer = answers.get(esim.iccid or "")
+            if (answer is not None and esim.state == ESim.State.READY
+                    and answer.profile_state in _INSTALLED_AT_CARRIER):
+                esim_record_download_progress(iccid=answer.iccid, point=4, eid=answer.eid,
+                                              at=read_at)
+        bundles_take_from_carrier(reports=[
+            CarrierReport(bundle=bundle, reported_at=read_at)
+            for answer in answers.values() for bundle in answer.bundles])
+        ESim.objects.filter(pk__in=[esim.pk for esim in esims]).update(synced_at=read_at)
+
+
 def esim_sync_from_carrier(*, esim_id: int) -> None:
     """Pull the carrier's view of the profile and of every bundle on the eSIM: after an
-    install report, and from the reconciliation sweep, so that a callback the carrier
-    never delivered is not news the customer never gets."""
+    install report, after a top-up, and wherever one eSIM must be current now."""
     esim = ESim.objects.get(pk=esim_id)
     if not esim.iccid:
         return
-    now = timezone.now()
+    read_at = timezone.now()
+    profile_state, eid = "", ""
     if esim.state == ESim.State.READY:
         profile = carrier.profile_get(iccid=esim.iccid)
-        if profile.state in _INSTALLED_AT_CARRIER:
-            esim_record_download_progress(iccid=esim.iccid, point=4, eid=profile.eid, at=now)
-    for carrier_bundle in carrier.bundle_list(iccid=esim.iccid):
-        bundle_update_from_carrier(reference=carrier_bundle.reference,
-                                   carrier_bundle=carrier_bundle, reported_at=now)
-    ESim.objects.filter(pk=esim_id).update(synced_at=now)
+        profile_state, eid = profile.state, profile.eid
+    answer = carrier.EsimReport(iccid=esim.iccid, profile_state=profile_state, eid=eid,
+                                bundles=carrier.bundle_list(iccid=esim.iccid))
+    esims_take_from_carrier(esims=[esim], answers={esim.iccid: answer}, read_at=read_at)
 
 
-def esim_claim_for_reconciliation(*, older_than: timedelta, limit: int = 500) -> list[int]:
-    """eSIMs not checked at the carrier for a while; each claimed with a conditional
-    update, so sweeps running side by side never take the same one."""
+def esims_poll_carrier(*, esim_ids: list[int]) -> int:
+    """The usage feed: read the profiles and bundles of these eSIMs at the carrier, a
+    hundred to a call, and take the answers in. An eSIM the carrier does not know is
+    logged and left. Returns how many eSIMs were answered; a failure of a whole call
+    (the carrier down or busy) is raised, after what was read before it is taken in."""
+    esims = list(ESim.objects.filter(pk__in=esim_ids, iccid__isnull=False))
+    taken = 0
+    for start in range(0, len(esims), carrier.QUERY_BATCH):
+        chunk = esims[start:start + carrier.QUERY_BATCH]
+        read_at = timezone.now()
+        results = carrier.bundles_query(iccids=[_carrier_iccid(esim) for esim in chunk])
+        answers: dict[str, carrier.EsimReport] = {}
+        for iccid, result in results.items():
+            if isinstance(result, carrier.CarrierError):
+                log.warning("usage poll: %s", result)
+            else:
+                answers[iccid] = result
+        esims_take_from_carrier(esims=chunk, answers=answers, read_at=read_at)
+        taken += len(answers)
+    return taken
+
+
+def esims_claim_for_usage_poll(*, older_than: timedelta, limit: int = 10_000) -> list[int]:
+    """eSIMs the usage feed must ask the carrier about: ready ones (to hear of the
+    install) and installed ones with a plan running or waiting, not asked for
+    `older_than`. Claimed in one statement that skips rows another sweep holds, so
+    sweeps running side by side never take the same one."""
     now = timezone.now()
     cutoff = now - older_than
-    candidates = (ESim.objects.filter(state__in=[ESim.State.READY, ESim.State.INSTALLED])
-                  .filter(Q(synced_at__lt=cutoff) | Q(synced_at__isnull=True))
-                  .exclude(iccid__isnull=True)
-                  .order_by("synced_at").values_list("pk", "synced_at")[:limit])
-    return [pk for pk, synced in candidates
-            if ESim.objects.filter(pk=pk, synced_at=synced).update(synced_at=now)]
+    live = Bundle.objects.filter(esim=OuterRef("pk"), state__in=selectors.LIVE_STATES)
+    with transaction.atomic():
+        claimed = list(
+            ESim.objects.select_for_update(skip_locked=True)
+            .filter(state__in=[ESim.State.READY, ESim.State.INSTALLED])
+            .filter(Q(synced_at__lt=cutoff) | Q(synced_at__isnull=True))
+            .filter(Q(state=ESim.State.READY) | Exists(live))
+            .exclude(iccid__isnull=True)
+            .order_by(F("synced_at").asc(nulls_first=True)).values_list("pk", flat=True)[:limit])
+        ESim.objects.filter(pk__in=claimed).update(synced_at=now)
+    return claimed
 
 
 def esim_rename(*, esim: ESim, nickname: str) -> ESim:

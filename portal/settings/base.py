@@ -254,8 +254,8 @@ SWEEPS = {
         "task": "notifications.tasks.notification_sweep",
         "seconds": 300,
     },
-    "carrier-reconcile-sweep": {
-        "task": "carrier.tasks.esim_reconcile_sweep",
+    "usage-poll-sweep": {
+        "task": "carrier.tasks.usage_poll_sweep",
         "seconds": 60,
     },
     "gateway-event-sweep": {
@@ -284,8 +284,6 @@ CARRIER_CALLBACK_SECRET = env_str("CARRIER_CALLBACK_SECRET",
                                   PUBLISHED_SECRETS["CARRIER_CALLBACK_SECRET"][0])
 CARRIER_REQUESTER_ID = env_str("CARRIER_REQUESTER_ID", "esim-portal")
 CARRIER_TIMEOUT_SECONDS = env_float("CARRIER_TIMEOUT_SECONDS", 10.0, minimum=0.1)
-# Ask the carrier about an eSIM not heard of for this long (callbacks can be lost).
-CARRIER_RECONCILE_MINUTES = env_int("CARRIER_RECONCILE_MINUTES", 15, minimum=1)
 # How long a paid order may wait at the carrier before the page says "longer than usual".
 ACTIVATION_SLOW_AFTER_MINUTES = env_int("ACTIVATION_SLOW_AFTER_MINUTES", 10, minimum=1)
 # A paid order still not activated after this long stops retrying and is flagged to support.

@@ -136,8 +136,11 @@ def test_simulated_device_install_and_usage_reach_the_portal(carrier_live, alice
     assert esim.state == ESim.State.INSTALLED
     assert bundle.state == Bundle.State.ACTIVE and bundle.ends_at is not None
 
+    # Reports every second, on the simulator's clock as it is: a clock moved ahead would
+    # date them in the future, which the portal refuses.
+    carrier_live.configure(usage_report_seconds=1)
     carrier_live.consume(esim.iccid, 500 * 1024 * 1024)
-    carrier_live.tick(advance_seconds=3600)
+    carrier_live.tick()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and bundle.data_used_bytes < 500 * 1024 * 1024:
         carrier_live.tick()
@@ -147,13 +150,13 @@ def test_simulated_device_install_and_usage_reach_the_portal(carrier_live, alice
 
 
 @pytest.mark.django_db(transaction=True)
-def test_lost_callbacks_are_made_up_by_the_reconciliation_sweep(carrier_live, alice):
-    """The carrier drops every callback: the sweep asks it and the customer still sees
-    the eSIM installed and its bundle running."""
+def test_lost_callbacks_are_made_up_by_the_usage_poll(carrier_live, alice):
+    """The carrier drops every callback: the usage poll asks it and the customer still
+    sees the eSIM installed and its bundle running."""
     from datetime import timedelta
 
     from carrier import tasks
-    from esims.services import esim_claim_for_reconciliation
+    from esims.services import esims_claim_for_usage_poll
 
     carrier_live.configure(drop_callback_rate=1.0)
     order = paid_new_esim_order(alice)
@@ -165,11 +168,11 @@ def test_lost_callbacks_are_made_up_by_the_reconciliation_sweep(carrier_live, al
     esim.refresh_from_db()
     assert esim.state == ESim.State.READY  # nothing arrived
 
-    assert tasks.esim_reconcile_sweep() == 1
+    assert tasks.usage_poll_sweep() == 1
     esim.refresh_from_db()
     bundle = Bundle.objects.get(order=order)
     assert esim.state == ESim.State.INSTALLED and esim.synced_at is not None
     assert bundle.state == Bundle.State.ACTIVE and bundle.ends_at is not None
     # Checked just now: the next sweep leaves it alone; later it is due again.
-    assert tasks.esim_reconcile_sweep() == 0
-    assert esim_claim_for_reconciliation(older_than=timedelta(0)) == [esim.pk]
+    assert tasks.usage_poll_sweep() == 0
+    assert esims_claim_for_usage_poll(older_than=timedelta(0)) == [esim.pk]

@@ -145,7 +145,7 @@ class TestBundleMoves:
         assert "is revoked: cannot become active" in caplog.text
 
     def test_an_ended_bundle_never_becomes_active_again(self, client):
-        bundle = BundleFactory()
+        bundle = BundleFactory(data_used_bytes=0)
         assert report(client, bundle, "expired", at="2026-11-22T12:00:00Z").status_code == 204
         assert report(client, bundle, "active", at="2026-11-22T13:00:00Z",
                       used=3000).status_code == 204
