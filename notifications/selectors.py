@@ -2,7 +2,6 @@
 
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
@@ -68,11 +67,6 @@ def alert_esims(*, customer) -> QuerySet[ESim]:
     """The customer's eSIMs whose data alerts they can set."""
     return (ESim.objects.filter(owner=customer).exclude(state=ESim.State.CANCELLED)
             .only("pk", "nickname", "data_alert_percents").order_by("created_at", "pk"))
-
-
-def alert_percents(esim: ESim) -> list[int]:
-    """The percents of data used at which this eSIM's alerts go out."""
-    return list(esim.data_alert_percents or settings.DATA_ALERT_PERCENTS)
 
 
 def customer_for_link(customer_id: int):
