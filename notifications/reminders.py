@@ -202,7 +202,9 @@ def reminder_offer(esim: ESim) -> ReminderOffer:
     last paid one: `renewal_skip` takes no other). Otherwise a link to renew by hand,
     with the plan chosen already (the auto-renewal plan, else the last one bought, when
     still on sale in the customer's currency)."""
-    live = esim_live_bundles(esim)
+    # Kept on the eSIM like a prefetch, so the renewal preview and the rest of the
+    # message read them without asking again.
+    live = esim.live_bundles = esim_live_bundles(esim)  # type: ignore[attr-defined]
     last = bundle_last_paid(live)
     end = paid_until(live)
     if (esim.auto_renew
@@ -219,7 +221,10 @@ def reminder_offer(esim: ESim) -> ReminderOffer:
                                  amount_minor=preview.amount_minor, skip_url=skip,
                                  renew_url=None)
     currency = esim.owner.currency
-    code = esim.renewal_plan.code if esim.renewal_plan else esim_last_plan_code(esim=esim)
+    # The plan to renew with: the auto-renewal's, else the last bought (the last paid
+    # bundle's, when one is live), while it is on sale in the customer's currency.
+    code = (esim.renewal_plan.code if esim.renewal_plan_id and esim.renewal_plan
+            else last.plan_code if last is not None else esim_last_plan_code(esim=esim))
     plan = (plans_with_price(currency=currency).filter(code=code, is_topup=False).first()
             if code else None)
     url = settings.PORTAL_BASE_URL + reverse("billing:renew", args=[esim.pk])
