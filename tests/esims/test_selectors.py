@@ -123,3 +123,32 @@ def test_prefetched_bundles_are_read_without_a_query(alice, django_assert_num_qu
         for esim in esims:
             assert selectors.esim_topup_target(esim=esim) == selectors.esim_current_bundle(esim)
             assert selectors.esim_running_bundle(esim=esim) is not None
+
+
+def test_the_end_of_the_last_paid_period_counts_the_queued_plans(alice):
+    esim = auto_renewing_esim(alice, ends_in=timedelta(days=3))
+    running = esim.bundles.get()
+    assert selectors.paid_until(selectors.esim_live_bundles(esim)) == running.ends_at
+    month = queue_behind(esim)
+    Bundle.objects.filter(pk=month.pk).update(validity_days=30)
+    live = selectors.esim_live_bundles(ESim.objects.get(pk=esim.pk))
+    end = running.ends_at + timedelta(days=30)
+    assert selectors.paid_until(live) == end
+    assert selectors.bundle_last_paid(live).pk == month.pk
+    # A plan bought now runs from that end: the renew page and the reminders agree.
+    period = selectors.renewal_period(esim=ESim.objects.get(pk=esim.pk), validity_days=7,
+                                      now=timezone.now())
+    assert period.starts_at == end and period.ends_at == end + timedelta(days=7)
+    # Nothing known while the running plan's end is not (not installed yet).
+    Bundle.objects.filter(pk=running.pk).update(ends_at=None)
+    assert selectors.paid_until(selectors.esim_live_bundles(esim)) is None
+
+
+def test_a_skipped_running_bundle_has_no_charge_time(alice):
+    esim = auto_renewing_esim(alice, ends_in=timedelta(days=3))
+    running = esim.bundles.get()
+    live = selectors.esim_live_bundles(esim)
+    now = timezone.now()
+    assert selectors.renewal_charge_at(live, now=now) is not None
+    assert selectors.renewal_charge_at(live, now=now, skipped_bundle_id=running.pk) is None
+    assert selectors.renewal_charge_at(live, now=now, skipped_bundle_id=running.pk + 1)

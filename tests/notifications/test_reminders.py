@@ -15,12 +15,14 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from billing.models import Order
 from esims.models import Bundle, ESim
+from esims.services import bundle_create_for_order
 from esims.signals import BundleChange, bundles_changed
 from notifications import reminders, tasks
 from notifications.models import Notification
 from renewals import services as renewal_services
-from tests.factories import BundleFactory, UserFactory, auto_renewing_esim
+from tests.factories import BundleFactory, OrderFactory, UserFactory, auto_renewing_esim
 
 pytestmark = pytest.mark.django_db
 
@@ -338,3 +340,25 @@ def test_without_auto_renewal_the_offer_is_a_renew_link(alice):
     assert not offer.auto_renews and offer.charge_at is None and offer.skip_url is None
     assert offer.renew_url is not None and offer.renew_url.endswith(f"?plan={bundle.plan_code}")
     assert offer.plan is not None and offer.amount_minor == 800
+
+
+def test_through_the_real_services_install_and_renewal_schedule_the_reminders(
+        installed_esim, plans):
+    # Installed at the carrier (esims/services.py told the receiver): a week plan
+    # running, so the first reminder is the 1-day one.
+    running = installed_esim.bundles.get(state=Bundle.State.ACTIVE)
+    assert running.ends_at is not None
+    assert due_at(running) == running.ends_at - timedelta(days=1)
+    # A month renewal paid (its bundle made by esims/services.py): the end moves 30
+    # days, and the reminders are for the new end, about the new bundle: the first 30
+    # days before it, when the running week ends.
+    order = OrderFactory(customer=installed_esim.owner, plan=plans["month"],
+                         kind=Order.Kind.RENEWAL, status=Order.Status.PAID,
+                         esim=installed_esim)
+    renewal = bundle_create_for_order(order=order, esim=installed_esim)
+    new_end = running.ends_at + timedelta(days=30)
+    assert due_at(running) == new_end - timedelta(days=30) == running.ends_at
+    sweep_at(running.ends_at - timedelta(days=1))
+    assert sent() == []
+    sweep_at(running.ends_at)
+    assert sent() == [(renewal.pk, 30, EMAIL)]
