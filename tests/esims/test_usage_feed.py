@@ -4,12 +4,14 @@ the future is refused; plans that end start the next one; the poll claims each e
 and reads a hundred per carrier call."""
 
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.models import User
 from carrier import client as carrier_client
 from carrier import tasks
 from carrier.models import CarrierEvent
@@ -18,7 +20,7 @@ from esims.models import Bundle, ESim
 from notifications.models import Notification
 from tests.billing.test_concurrency import race
 from tests.carrier.test_callbacks import post, signed
-from tests.factories import BundleFactory, OrderFactory, PlanFactory, UserFactory
+from tests.factories import BundleFactory, OrderFactory, UserFactory
 
 USAGE_URL = reverse("carrier:usage")
 MB = 1024 * 1024
@@ -142,18 +144,15 @@ def test_the_poll_keeps_the_carriers_time_not_ours(carrier, alice, plans):
 
 def running_esims(carrier, count: int) -> list[ESim]:
     """`count` installed eSIMs, each with a month's plan running at the simulator."""
-    plan = PlanFactory(code="feed-month", validity_days=30)
     iccids = carrier.create_profiles(count, installed=True)
-    owner = UserFactory()
+    owner = cast(User, UserFactory())
     esims = ESim.objects.bulk_create([
         ESim(owner=owner, nickname="Phone", state=ESim.State.INSTALLED, iccid=iccid,
              installed_at=timezone.now()) for iccid in iccids])
     for esim in esims:
-        order = OrderFactory(customer=owner, plan=plan, esim=esim, status="completed")
-        Bundle.objects.create(esim=esim, order=order, plan=plan, plan_code=plan.code,
-                              plan_name=plan.name, validity_days=30,
-                              data_allowance_bytes=plan.data_bytes,
-                              carrier_reference=order.number)
+        BundleFactory(esim=esim, order__customer=owner, order__esim=esim,
+                      state=Bundle.State.QUEUED, data_used_bytes=0, starts_at=None,
+                      ends_at=None)
     bundles = list(Bundle.objects.filter(esim__in=esims).select_related("esim"))
     assert set(services.bundles_apply_at_carrier(bundles=bundles).values()) == {None}
     return esims
