@@ -14,9 +14,10 @@ taken in by `bundle_take_carrier_state` when the table allows it. A report the t
 refuses (an ended bundle reported queued or active, a bundle reported back to queued, a
 depleted or revoked one reported otherwise ended) was overtaken by what the portal knows
 already: its state is logged and not taken (its usage figures are), and the carrier's
-callback still succeeds. A report older than the last one taken in is not read at all
-(`esims.services.bundle_update_from_carrier`). The database keeps one active bundle per
-eSIM (esims/models.py).
+callback still succeeds. A report older than the figures already taken in still moves
+the state as this table allows; its usage never lowers what is known
+(`esims.services._report_take`). The database keeps one active bundle per eSIM
+(esims/models.py).
 """
 
 import logging
