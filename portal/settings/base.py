@@ -362,9 +362,9 @@ TASK_RETRY_MAX_ATTEMPTS = env_int("TASK_RETRY_MAX_ATTEMPTS", 10, minimum=1)
 NOTIFICATION_MAX_ATTEMPTS = env_int("NOTIFICATION_MAX_ATTEMPTS", 10, minimum=1)
 
 
-def _int_list(name: str, default: list[str], *, low: int, high: int) -> list[int]:
+def _int_list(name: str, raw: list[str], *, low: int, high: int) -> list[int]:
     try:
-        values = sorted({int(v) for v in env_list(name, default)}, reverse=True)
+        values = sorted({int(v) for v in raw}, reverse=True)
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name}: comma-separated whole numbers") from exc
     if not values or not all(low <= v <= high for v in values):
@@ -376,8 +376,10 @@ def _int_list(name: str, default: list[str], *, low: int, high: int) -> list[int
 # an eSIM's last paid period; data alerts at these percents of the running plan used
 # (each customer may set their own per eSIM); no SMS between these hours, in the
 # customer's time zone (held until the end; START == END: no quiet hours).
-REMINDER_DAYS = _int_list("REMINDER_DAYS", ["30", "7", "1"], low=1, high=365)
-DATA_ALERT_PERCENTS = sorted(_int_list("DATA_ALERT_PERCENTS", ["75", "90"], low=1, high=99))
+REMINDER_DAYS = _int_list("REMINDER_DAYS", env_list("REMINDER_DAYS", ["30", "7", "1"]),
+                          low=1, high=365)
+DATA_ALERT_PERCENTS = sorted(_int_list(
+    "DATA_ALERT_PERCENTS", env_list("DATA_ALERT_PERCENTS", ["75", "90"]), low=1, high=99))
 SMS_QUIET_HOURS_START = env_int("SMS_QUIET_HOURS_START", 21, minimum=0)
 SMS_QUIET_HOURS_END = env_int("SMS_QUIET_HOURS_END", 8, minimum=0)
 if SMS_QUIET_HOURS_START > 23 or SMS_QUIET_HOURS_END > 23:
