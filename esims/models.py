@@ -71,7 +71,7 @@ class ESim(models.Model):
     reminder_due_at = models.DateTimeField(_("next expiry reminder"), null=True, blank=True)
     # The customer's own data alerts for this eSIM, in percent used (empty: the
     # portal's DATA_ALERT_PERCENTS).
-    data_alert_percents = models.JSONField(_("data alerts (% used)"), null=True, blank=True)
+    data_alert_percents = models.JSONField(_("data alerts (percent used)"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
     ready_at = models.DateTimeField(_("ready to install at"), null=True, blank=True)
     installed_at = models.DateTimeField(_("installed at"), null=True, blank=True)

@@ -53,7 +53,9 @@ class AlertPercentsForm(forms.Form):
         text = self.cleaned_data["percents"].strip()
         if not text:
             return None
-        parts = [part for part in re.split(r"[\s,;]+", text.replace("%", " ")) if part]
+        # Chinese keyboards type the full-width comma, the enumeration comma and ％.
+        text = text.replace("%", " ").replace("％", " ")
+        parts = [part for part in re.split(r"[\s,;，、；]+", text) if part]
         if len(parts) > MAX_ALERT_PERCENTS:
             raise forms.ValidationError(ngettext_lazy(
                 "At most %(n)d alert.", "At most %(n)d alerts.", MAX_ALERT_PERCENTS)

@@ -69,3 +69,9 @@ def skip_renewal_read(token: str) -> SkipRenewal | None:
 def skip_renewal_url(*, esim_id: int, bundle_id: int) -> str:
     return settings.PORTAL_BASE_URL + reverse("notifications:skip_renewal", args=[
         skip_renewal_token(esim_id=esim_id, bundle_id=bundle_id)])
+
+
+def message_short_url(*, notification_id: int) -> str:
+    """The short link a text carries: it names the message, opens only for its customer
+    signed in (notifications.views.message_go), and goes on to the message's action."""
+    return settings.PORTAL_BASE_URL + reverse("notifications:go", args=[notification_id])

@@ -43,7 +43,7 @@ from esims.selectors import (
 )
 from esims.signals import BundleChange, bundles_changed
 from plans.models import Plan
-from plans.selectors import plans_with_price
+from plans.selectors import plans_with_price, price_read_once
 from renewals.selectors import renewal_preview
 
 from .links import skip_renewal_url
@@ -225,8 +225,8 @@ def reminder_offer(esim: ESim) -> ReminderOffer:
     # bundle's, when one is live), while it is on sale in the customer's currency.
     code = (esim.renewal_plan.code if esim.renewal_plan_id and esim.renewal_plan
             else last.plan_code if last is not None else esim_last_plan_code(esim=esim))
-    plan = (plans_with_price(currency=currency).filter(code=code, is_topup=False).first()
-            if code else None)
+    plan = (price_read_once(("for-sale", currency, code), lambda: plans_with_price(
+        currency=currency).filter(code=code, is_topup=False).first()) if code else None)
     url = settings.PORTAL_BASE_URL + reverse("billing:renew", args=[esim.pk])
     if plan is not None:
         url += "?" + urlencode({"plan": plan.code})

@@ -83,3 +83,10 @@ def alert_esim_for_owner(*, owner, pk: int) -> ESim:
     """One of the owner's eSIMs for its alerts; anyone else's (or a withdrawn one) is a
     404, never a 403."""
     return get_object_or_404(alert_esims(customer=owner), pk=pk)
+
+
+def notification_get_for_customer(*, customer, pk: int) -> Notification:
+    """One of the customer's own messages; anyone else's is a 404."""
+    return get_object_or_404(Notification.objects.select_related(
+        "customer", "order__esim", "order__receipt", "order__plan", "ticket_message__ticket",
+        "bundle__esim", "payment__order__esim"), customer=customer, pk=pk)

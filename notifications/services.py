@@ -27,12 +27,13 @@ from django.utils import timezone, translation
 from billing.models import Order
 from esims.models import Bundle
 from esims.selectors import bundle_expected_period, esim_topup_target, live_bundles
+from plans.selectors import prices_read_once
 from portal.errors import ExternalError
 from portal.tasks import retry_delay
 from renewals.selectors import renewal_preview
 
 from .bounces import email_address_undeliverable
-from .links import unsubscribe_url
+from .links import message_short_url, unsubscribe_url
 from .models import DeliveryAttempt, Notification
 from .reminders import reminder_offer
 from .sms import SmsError, sms_send
@@ -92,8 +93,13 @@ def notifications_deliver(*, notification_ids: list[int]) -> dict[int, DeliveryE
         "ticket_message__ticket", "bundle__esim__renewal_plan",
         "bundle__esim__renewal_payment_method", "payment__order__esim", "payment__order__plan",
         "payment__payment_method").prefetch_related(
-        Prefetch("order__esim__bundles", queryset=live_bundles(), to_attr="live_bundles"))
+        Prefetch("order__esim__bundles", queryset=live_bundles(), to_attr="live_bundles"),
+        Prefetch("bundle__esim__bundles", queryset=live_bundles(), to_attr="live_bundles"))
         .filter(pk__in=claimed).order_by("pk"))
+    for notification in notifications:
+        # A message about a plan is for the eSIM's owner: the customer already read.
+        if notification.bundle is not None:
+            notification.bundle.esim.owner = notification.customer
     outcome: dict[int, DeliveryError | None] = {}
     connection = get_connection()
     # One connection for the lot (send() alone opens and closes one each). If the server
@@ -113,20 +119,23 @@ def notifications_deliver(*, notification_ids: list[int]) -> dict[int, DeliveryE
         unmarked.clear()
 
     try:
-        for notification in notifications:
-            try:
-                _send(notification, connection)
-                outcome[notification.pk] = None
-                unmarked[notification.pk] = notification.recipient
-                # Marked a few at a time: a worker dying mid-batch resends at most these.
-                if len(unmarked) >= MARK_SENT_EVERY:
-                    mark_sent()
-            except DeliveryError as exc:
-                outcome[notification.pk] = exc
-            except Exception as exc:  # a bug in one message must not resend the others
-                log.exception("notification %s could not be written", notification.pk)
-                outcome[notification.pk] = DeliveryError(f"not written: {exc!r}",
-                                                         retryable=False)
+        # The batch quotes the same few plans: each price is read once for the lot.
+        with prices_read_once():
+            for notification in notifications:
+                try:
+                    _send(notification, connection)
+                    outcome[notification.pk] = None
+                    unmarked[notification.pk] = notification.recipient
+                    # Marked a few at a time: a worker dying mid-batch resends at most
+                    # these.
+                    if len(unmarked) >= MARK_SENT_EVERY:
+                        mark_sent()
+                except DeliveryError as exc:
+                    outcome[notification.pk] = exc
+                except Exception as exc:  # a bug in one message must not resend the others
+                    log.exception("notification %s could not be written", notification.pk)
+                    outcome[notification.pk] = DeliveryError(f"not written: {exc!r}",
+                                                             retryable=False)
     finally:
         connection.close()
         mark_sent()
@@ -240,8 +249,11 @@ def _send_sms(notification: Notification) -> None:
     notification.recipient = phone
     if not phone or customer.phone_verified_at is None:
         raise DeliveryError("no verified mobile number", code="unverified", retryable=False)
-    body = _one_line(_render_text(f"notifications/{notification.kind}.sms.txt",
-                                  _context(notification)))
+    context = _context(notification)
+    # One short link per text (a full link, a signed one above all, would take a
+    # second segment): it opens this message's action once the customer signs in.
+    context["link"] = message_short_url(notification_id=notification.pk)
+    body = _one_line(_render_text(f"notifications/{notification.kind}.sms.txt", context))
     try:
         sms_send(to=phone, body=body)
     except SmsError as exc:
@@ -320,6 +332,32 @@ def _bundle_context(bundle: Bundle, *, kind: str) -> dict:
         context.update(offer=offer, card=esim.renewal_payment_method)
         context["plan_ends_at"] = offer.ends_at or context["plan_ends_at"]
     return context
+
+
+# What a text's short link opens, per kind: a key of the message's context (`_context`).
+_SMS_ACTION: dict[str, str] = {
+    Notification.Kind.ESIM_READY: "install_url",
+    Notification.Kind.SUPPORT_REPLIED: "ticket_url",
+    Notification.Kind.RENEWAL_UPCOMING: "auto_renew_url",
+    Notification.Kind.PAYMENT_FAILED: "pay_url",
+    Notification.Kind.PAYMENT_ACTION_REQUIRED: "pay_url",
+    Notification.Kind.AUTO_RENEW_STOPPED: "renew_url",
+    Notification.Kind.DATA_ALERT: "topup_url",
+    Notification.Kind.OUT_OF_DATA: "topup_url",
+    Notification.Kind.ESIM_EXPIRED: "renew_url",
+}
+
+
+def message_action_url(notification: Notification) -> str:
+    """Where a message's short link goes: what the message asks the customer to do
+    (an expiry reminder: skip the coming charge, or renew), else the dashboard."""
+    customer = notification.customer
+    with translation.override(customer.language):
+        context = _context(notification)
+    if notification.kind == Notification.Kind.EXPIRY_REMINDER:
+        offer = context["offer"]
+        return offer.skip_url or offer.renew_url or context["auto_renew_url"]
+    return str(context.get(_SMS_ACTION.get(notification.kind, ""), context["dashboard_url"]))
 
 
 def notification_due_for_resend(*, limit: int = 500) -> list[int]:

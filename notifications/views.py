@@ -160,7 +160,7 @@ def preferences(request):
             return redirect("notifications:preferences")
         status = 400
         if action is None:
-            messages.error(request, _("That form is not one of this page's."))
+            messages.error(request, _("This form could not be read. Please try again."))
         page.phone = phone_service.phone_state(user=_customer(request))
     return render(request, PAGE, page.context(request), status=status)
 
@@ -241,3 +241,14 @@ def _skip_state(esim, bundle_id: int) -> str:
     if running is None or running.pk != bundle_id:
         return "stale"
     return "skippable"
+
+
+@login_required
+@require_http_methods(["GET", "HEAD"])
+def message_go(request: HttpRequest, pk: int) -> HttpResponse:
+    """A text's short link: the customer's own message only (anyone else's is a 404),
+    sent on to what it asks them to do. It changes nothing: the page it opens does."""
+    from .services import message_action_url
+
+    notification = selectors.notification_get_for_customer(customer=request.user, pk=pk)
+    return redirect(message_action_url(notification))

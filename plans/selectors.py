@@ -1,7 +1,10 @@
 """Reads of the catalogue. Each runs a fixed number of queries whatever its size."""
 
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeAlias, TypedDict
+from typing import TYPE_CHECKING, Any, TypeAlias, TypedDict
 
 from django.conf import settings
 from django.db.models import OuterRef, QuerySet, Subquery
@@ -53,6 +56,32 @@ def country_code_for(text: str) -> str | None:
                 if name.casefold() == lowered:
                     return code
     return None
+
+
+_PRICES_READ: ContextVar[dict | None] = ContextVar("plan_prices_read", default=None)
+
+
+@contextmanager
+def prices_read_once() -> Iterator[None]:
+    """Within this block, a price lookup made through `price_read_once` asks the database
+    once per key: for a batch of messages quoting the same few plans. The block is one
+    task's (a context variable: threads and other tasks are not affected), so a price
+    changed in admin is seen by the next batch."""
+    token = _PRICES_READ.set({})
+    try:
+        yield
+    finally:
+        _PRICES_READ.reset(token)
+
+
+def price_read_once(key: Hashable, read: Callable[[], Any]) -> Any:
+    """`read()`, or its answer for `key` from earlier in the same `prices_read_once`."""
+    memo = _PRICES_READ.get()
+    if memo is None:
+        return read()
+    if key not in memo:
+        memo[key] = read()
+    return memo[key]
 
 
 def plans_with_price(*, currency: str) -> "QuerySet[PricedPlan]":

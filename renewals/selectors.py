@@ -18,7 +18,7 @@ from esims.selectors import (
     renewal_period,
 )
 from plans.models import Plan
-from plans.selectors import plans_with_price
+from plans.selectors import plans_with_price, price_read_once
 
 if TYPE_CHECKING:
     from plans.selectors import PricedPlan
@@ -50,7 +50,9 @@ def renewal_plan_priced(*, plan: Plan | None, currency: str) -> "PricedPlan | No
     auto-renewed (inactive, a top-up, not renewable, or not priced in that currency)."""
     if plan is None:
         return None
-    return renewal_plans(currency=currency).filter(pk=plan.pk).first()
+    pk = plan.pk
+    return price_read_once(("renewal", currency, pk),
+                           lambda: renewal_plans(currency=currency).filter(pk=pk).first())
 
 
 def renewal_plan_offered_first(*, esim: ESim, plans: QuerySet[Plan]) -> Plan | None:

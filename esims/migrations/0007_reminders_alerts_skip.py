@@ -18,7 +18,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='esim',
             name='data_alert_percents',
-            field=models.JSONField(blank=True, null=True, verbose_name='data alerts (% used)'),
+            field=models.JSONField(blank=True, null=True, verbose_name='data alerts (percent used)'),
         ),
         migrations.AddField(
             model_name='esim',

@@ -117,6 +117,15 @@ def test_data_alerts_are_saved_sorted_and_empty_means_the_default(alice_client, 
     assert 'placeholder="75, 90"' in page
 
 
+def test_data_alerts_typed_on_a_chinese_keyboard_are_read(alice_client, alice):
+    esim = ESimFactory(owner=alice)
+    response = alice_client.post(URL, {"action": "alerts", "esim": esim.pk,
+                                       "percents": "80％，60、95；"})
+    assert response.status_code == 302
+    esim.refresh_from_db()
+    assert esim.data_alert_percents == [60, 80, 95]
+
+
 def test_another_customers_esim_is_a_404(alice_client, bob):
     esim = ESimFactory(owner=bob, data_alert_percents=None)
     response = alice_client.post(URL, {"action": "alerts", "esim": esim.pk, "percents": "50"})

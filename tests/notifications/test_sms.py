@@ -50,7 +50,7 @@ def test_a_text_goes_to_the_verified_number_with_a_short_link(texted):
     [text] = LocmemBackend.outbox
     assert text["to"] == NUMBER
     assert text["body"] == ("eSIM Portal: the plan on Alice's phone has ended. Renew: "
-                            f"http://127.0.0.1:8000/orders/renew/{notification.esim_id}/")
+                            f"http://127.0.0.1:8000/m/{notification.pk}")
     notification.refresh_from_db()
     assert notification.status == Notification.Status.SENT and notification.recipient == NUMBER
     assert notification_deliver(notification_id=notification.pk) is False  # once
@@ -65,7 +65,7 @@ def test_texts_are_short_and_one_line(texted, kind, threshold, language):
     texted.refresh_from_db()
     assert notification_deliver(notification_id=_text(texted, kind, threshold).pk) is True
     [text] = LocmemBackend.outbox
-    assert "\n" not in text["body"] and len(text["body"]) <= 200
+    assert "\n" not in text["body"] and len(text["body"]) <= 160
     assert "http://127.0.0.1:8000/" in text["body"]
 
 
@@ -185,3 +185,29 @@ def test_crash_before_or_after_sending_a_text(texted, monkeypatch):
         assert tasks.notification_sweep() == 1
         assert tasks.notification_sweep() == 0
     assert len(LocmemBackend.outbox) == 1
+
+
+def test_the_short_link_opens_the_message_action_for_its_customer_only(texted, client, bob):
+    """A text's link is short (one segment) and names the message; it opens for its
+    customer once signed in, and goes on to what the message asks them to do."""
+    notification = _text(texted, "data_alert", 90)
+    assert notification_deliver(notification_id=notification.pk) is True
+    link = f"/m/{notification.pk}"
+    assert LocmemBackend.outbox[0]["body"].endswith(link)
+    anonymous = client.get(link)
+    assert anonymous.status_code == 302 and "/accounts/login/" in anonymous["Location"]
+    client.force_login(bob)
+    assert client.get(link).status_code == 404  # someone else's message
+    client.force_login(texted)
+    response = client.get(link)
+    assert response.status_code == 302
+    assert response["Location"].endswith(f"/orders/topup/{notification.esim_id}/")
+    assert client.post(link).status_code == 405  # it changes nothing
+
+
+def test_an_expiry_reminder_link_goes_to_renew_with_the_plan_chosen(texted, client):
+    notification = _text(texted, "expiry_reminder", 7)
+    client.force_login(texted)
+    response = client.get(f"/m/{notification.pk}")
+    assert response.status_code == 302
+    assert f"/orders/renew/{notification.esim_id}/" in response["Location"]
