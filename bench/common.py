@@ -6,6 +6,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -75,3 +76,38 @@ def django_setup(env: dict) -> None:
 
 def figure(name: str, value) -> None:
     print(f"{name}: {value}", flush=True)
+
+
+def start_carrier(env: dict, **config: str) -> tuple[subprocess.Popen, str]:
+    """The carrier simulator in its own process, on a free port, with its own database
+    under the bench's folder: no engine thread (time moves when the bench ticks it), no
+    callbacks and no install on its own; `config` sets more CARRIER_SIM_* variables."""
+    port = free_port()
+    sim_env = dict(env, CARRIER_SIM_PORT=str(port), CARRIER_SIM_CALLBACK_URL="",
+                   CARRIER_SIM_DB=str(Path(env["PORTAL_VAR_DIR"]) / "carrier.sqlite3"),
+                   CARRIER_SIM_INSTALL_AFTER_SECONDS="-1", CARRIER_SIM_TICK_SECONDS="0",
+                   **config)
+    proc = subprocess.Popen([PYTHON, "-m", "carrier_sim"], cwd=ROOT, env=sim_env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        if tcp_reachable("127.0.0.1", port):
+            return proc, url
+        time.sleep(0.1)
+    raise SystemExit("the carrier simulator did not start")
+
+
+# Real Celery workers, as many and as wide as production runs them unless a bench says.
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+WORKER_CONCURRENCY = int(os.environ.get("BENCH_WORKER_CONCURRENCY", "4"))
+
+
+def start_workers(env: dict, *, name: str) -> list[subprocess.Popen]:
+    """WORKERS Celery workers on the bench's broker, threads pool, logs in its folder."""
+    return [subprocess.Popen(
+        [str(Path(PYTHON).parent / "celery"), "-A", "portal", "worker", "--pool=threads",
+         f"--concurrency={WORKER_CONCURRENCY}", "--loglevel=WARNING", "-n", f"{name}{i}@%h",
+         "--without-gossip", "--without-mingle", "--without-heartbeat"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+        stderr=open(Path(env["PORTAL_VAR_DIR"]) / f"worker{i}.log", "w"))  # noqa: SIM115
+        for i in range(WORKERS)]

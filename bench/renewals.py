@@ -27,12 +27,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # noqa: E402
-    PYTHON,
-    ROOT,
     bench_environment,
     django_setup,
     figure,
-    free_port,
+    start_carrier,
+    start_workers,
 )
 from portal.probe import tcp_reachable  # noqa: E402
 
@@ -40,24 +39,6 @@ DUE = int(os.environ.get("BENCH_DUE", "10000"))
 TOTALS = (100_000, 1_000_000)
 TARGET_RATE = 100.0
 TARGET_SWEEP_RATIO = 1.5
-WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
-WORKER_CONCURRENCY = int(os.environ.get("BENCH_WORKER_CONCURRENCY", "4"))
-
-
-def start_carrier(env: dict) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    sim_env = dict(env, CARRIER_SIM_PORT=str(port), CARRIER_SIM_CALLBACK_URL="",
-                   CARRIER_SIM_DB=str(Path(env["PORTAL_VAR_DIR"]) / "carrier.sqlite3"),
-                   CARRIER_SIM_INSTALL_AFTER_SECONDS="-1", CARRIER_SIM_TICK_SECONDS="0",
-                   CARRIER_SIM_USAGE_BYTES_PER_SECOND="0")
-    proc = subprocess.Popen([PYTHON, "-m", "carrier_sim"], cwd=ROOT, env=sim_env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        if tcp_reachable("127.0.0.1", port):
-            return proc, url
-        time.sleep(0.1)
-    raise SystemExit("the carrier simulator did not start")
 
 
 def carrier_profiles(url: str, count: int) -> list[str]:
@@ -177,16 +158,6 @@ def sweep_plan() -> str:
         return " ".join(row[0] for row in cursor.fetchall())
 
 
-def start_workers(env: dict) -> list[subprocess.Popen]:
-    return [subprocess.Popen(
-        [str(Path(PYTHON).parent / "celery"), "-A", "portal", "worker", "--pool=threads",
-         f"--concurrency={WORKER_CONCURRENCY}", "--loglevel=WARNING", "-n", f"bench{i}@%h",
-         "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-        stderr=open(Path(env["PORTAL_VAR_DIR"]) / f"worker{i}.log", "w"))  # noqa: SIM115
-        for i in range(WORKERS)]
-
-
 def run_end_to_end() -> tuple[float, float, float]:
     """Seconds until every due eSIM's renewal is paid, until every one is applied at the
     carrier, and until every payment email has gone out."""
@@ -243,7 +214,7 @@ def main() -> int:
         env.update(ALLOW_SIMULATED_PAYMENTS="true", PAYMENT_GATEWAY="simulated",
                    CELERY_BROKER_URL=env["REDIS_URL"].rsplit("/", 1)[0] + "/13",
                    EMAIL_URL="dummymail://", SECURE_SSL_REDIRECT="false")
-        carrier, carrier_url = start_carrier(env)
+        carrier, carrier_url = start_carrier(env, CARRIER_SIM_USAGE_BYTES_PER_SECOND="0")
         env["CARRIER_URL"] = carrier_url
         workers = []
         try:
@@ -265,7 +236,7 @@ def main() -> int:
                 figure("sweep_uses_partial_index", "yes" if uses_index else "no")
                 failed |= ratio > TARGET_SWEEP_RATIO or not uses_index
 
-            workers = start_workers(env)
+            workers = start_workers(env, name="bench")
             time.sleep(3)  # let the workers connect
             paid_seconds, done_seconds, mailed_seconds = run_end_to_end()
             check_exactly_once()

@@ -23,41 +23,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import (  # noqa: E402
-    PYTHON,
-    ROOT,
     bench_environment,
     django_setup,
     figure,
-    free_port,
+    start_carrier,
+    start_workers,
 )
 from portal.probe import tcp_reachable  # noqa: E402
 
 ESIMS = int(os.environ.get("BENCH_ESIMS", "10000"))
 LATENCY_MS = int(os.environ.get("BENCH_CARRIER_LATENCY_MS", "100"))
 TARGET_SECONDS = 60.0
-WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
-WORKER_CONCURRENCY = int(os.environ.get("BENCH_WORKER_CONCURRENCY", "4"))
 BYTES_PER_SECOND = 1000
-
-
-def start_carrier(env: dict) -> tuple[subprocess.Popen, str]:
-    """The simulator with no engine thread (time moves when the bench ticks it), data
-    used at BYTES_PER_SECOND, no callbacks (the poll alone feeds the portal) and no
-    latency yet: it is set once the data is in place."""
-    port = free_port()
-    sim_env = dict(env, CARRIER_SIM_PORT=str(port), CARRIER_SIM_CALLBACK_URL="",
-                   CARRIER_SIM_DB=str(Path(env["PORTAL_VAR_DIR"]) / "carrier.sqlite3"),
-                   CARRIER_SIM_INSTALL_AFTER_SECONDS="-1", CARRIER_SIM_TICK_SECONDS="0",
-                   CARRIER_SIM_USAGE_BYTES_PER_SECOND=str(BYTES_PER_SECOND),
-                   CARRIER_SIM_USAGE_LAG_SECONDS="0", CARRIER_SIM_LATENCY_MS="0")
-    proc = subprocess.Popen([PYTHON, "-m", "carrier_sim"], cwd=ROOT, env=sim_env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        if tcp_reachable("127.0.0.1", port):
-            return proc, url
-        time.sleep(0.1)
-    raise SystemExit("the carrier simulator did not start")
 
 
 def control(url: str, path: str, body: dict) -> dict:
@@ -122,16 +99,6 @@ def make_running(iccids: list[str]) -> None:
     ESim.objects.update(synced_at=None)
 
 
-def start_workers(env: dict) -> list[subprocess.Popen]:
-    return [subprocess.Popen(
-        [str(Path(PYTHON).parent / "celery"), "-A", "portal", "worker", "--pool=threads",
-         f"--concurrency={WORKER_CONCURRENCY}", "--loglevel=WARNING", "-n", f"feed{i}@%h",
-         "--without-gossip", "--without-mingle", "--without-heartbeat"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-        stderr=open(Path(env["PORTAL_VAR_DIR"]) / f"worker{i}.log", "w"))  # noqa: SIM115
-        for i in range(WORKERS)]
-
-
 def run_poll() -> tuple[int, float]:
     """The sweep's claim and every task it queued: (eSIMs claimed, seconds until every
     bundle shows figures read from the carrier)."""
@@ -165,7 +132,10 @@ def main() -> int:
     with bench_environment("usage") as env:
         env.update(CELERY_BROKER_URL=env["REDIS_URL"].rsplit("/", 1)[0] + "/12",
                    EMAIL_URL="dummymail://", SECURE_SSL_REDIRECT="false")
-        carrier, carrier_url = start_carrier(env)
+        # Data used at BYTES_PER_SECOND; no latency yet: it is set once the data is in.
+        carrier, carrier_url = start_carrier(
+            env, CARRIER_SIM_USAGE_BYTES_PER_SECOND=str(BYTES_PER_SECOND),
+            CARRIER_SIM_USAGE_LAG_SECONDS="0", CARRIER_SIM_LATENCY_MS="0")
         env["CARRIER_URL"] = carrier_url
         workers: list[subprocess.Popen] = []
         try:
@@ -179,7 +149,7 @@ def main() -> int:
             control(carrier_url, "/sim/tick", {})
             control(carrier_url, "/sim/config", {"latency_ms": LATENCY_MS})
 
-            workers = start_workers(env)
+            workers = start_workers(env, name="feed")
             time.sleep(3)  # let the workers connect
             claimed, seconds = run_poll()
             check_figures()
