@@ -175,6 +175,9 @@ class Bundle(models.Model):
     starts_at = models.DateTimeField(_("starts"), null=True, blank=True)
     ends_at = models.DateTimeField(_("ends"), null=True, blank=True)
     usage_reported_at = models.DateTimeField(_("usage reported at"), null=True, blank=True)
+    # When the carrier said what we hold of the allowance and the period: a report said
+    # no later than this is overtaken, and changes neither (esims/services.py).
+    carrier_said_at = models.DateTimeField(_("last carrier report"), null=True, blank=True)
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     class Meta:

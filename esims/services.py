@@ -227,7 +227,7 @@ class CarrierReport:
 
 # What a report sets on a bundle besides its state.
 _REPORT_FIELDS = ["data_allowance_bytes", "data_used_bytes", "starts_at", "ends_at",
-                  "usage_reported_at"]
+                  "usage_reported_at", "carrier_said_at"]
 
 
 def _report_take(bundle: Bundle, report: CarrierReport, *, now: datetime) -> None:
@@ -238,28 +238,44 @@ def _report_take(bundle: Bundle, report: CarrierReport, *, now: datetime) -> Non
     reported, so a stale, repeated or reordered report never lowers it (a top-up moves
     the allowance, never the use). Usage figures hold as of the carrier's `usage_at`,
     which is what `usage_reported_at` keeps (the dashboard's "updated ... ago"), and
-    never later than now. A report older than the figures we hold changes neither the
-    allowance nor the period; a time we hold that lies in the future (stored before this
-    rule) is not believed, so it never blocks the real reports after it."""
+    never later than now.
+
+    The allowance and the period are taken from a report said after the one they came
+    from (`carrier_said_at`), and whose state the table allows from ours: a report that
+    lagged behind a newer one, or that says "active" of a bundle that has ended, is
+    overtaken and fills in only a period we do not know yet. A time we hold that lies in
+    the future (stored before this rule) is not believed, so it never blocks the real
+    reports after it."""
     reported = report.bundle
     said_at = min(report.reported_at, now)
     usage_at = min(reported.usage_at or said_at, said_at)
-    held = bundle.usage_reported_at
-    held = held if held is not None and held <= now else None
     if reported.initial_bytes is not None:
         used = max(0, reported.initial_bytes - (reported.remaining_bytes or 0))
     else:
         used = reported.used_bytes
     bundle.data_used_bytes = max(bundle.data_used_bytes, used)
-    if held is None or said_at >= held:
-        if reported.initial_bytes is not None:
-            bundle.data_allowance_bytes = reported.initial_bytes
-        bundle.starts_at = reported.start or bundle.starts_at
-        bundle.ends_at = reported.end or bundle.ends_at
-    else:  # an old report: only a period we do not know yet
+    held_usage = _believed(bundle.usage_reported_at, now=now)
+    bundle.usage_reported_at = usage_at if held_usage is None else max(held_usage, usage_at)
+    held_said = _believed(bundle.carrier_said_at, now=now)
+    state = _CARRIER_STATES.get(reported.state, bundle.state)
+    overtaken = ((held_said is not None and said_at <= held_said)
+                 or (state != bundle.state and not bundle_states.BUNDLE.allows(bundle.state,
+                                                                               state)))
+    if overtaken:  # only a period we do not know yet
         bundle.starts_at = bundle.starts_at or reported.start
         bundle.ends_at = bundle.ends_at or reported.end
-    bundle.usage_reported_at = usage_at if held is None else max(held, usage_at)
+        return
+    if reported.initial_bytes is not None:
+        bundle.data_allowance_bytes = reported.initial_bytes
+    bundle.starts_at = reported.start or bundle.starts_at
+    bundle.ends_at = reported.end or bundle.ends_at
+    bundle.carrier_said_at = said_at
+
+
+def _believed(at: datetime | None, *, now: datetime) -> datetime | None:
+    """A report time we hold, unless it lies in the future (a report dated ahead was
+    stored before such reports were refused): then it is as if we held none."""
+    return at if at is not None and at <= now else None
 
 
 def _report_effects(bundle: Bundle, *, moved: bool, was_due: bool) -> bool:

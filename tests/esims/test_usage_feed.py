@@ -75,6 +75,50 @@ class TestForwardOnly:
         assert taken.usage_reported_at == now - timedelta(minutes=1)
         assert CarrierEvent.objects.count() == 2  # the repeat is stored once
 
+    def test_a_lagging_report_does_not_undo_a_newer_period(self):
+        """A lagging carrier delivers a report said before the one we took in last (from
+        a poll): its figures add nothing and its dates never replace the newer ones,
+        even when its usage time is later than the usage time we hold."""
+        bundle = BundleFactory(data_used_bytes=0, state=Bundle.State.ACTIVE)
+        now = timezone.now().replace(microsecond=0)
+        start, end = now - timedelta(days=5), now + timedelta(days=2)
+
+        def said(at, *, start, end, usage_at=None, used=100 * MB):
+            return carrier_client.CarrierBundle(
+                reference=bundle.carrier_reference, state="active", unlimited=False,
+                initial_bytes=bundle.data_allowance_bytes,
+                remaining_bytes=bundle.data_allowance_bytes - used, used_bytes=used,
+                start=start, end=end, usage_at=usage_at)
+
+        # The poll: said now, its usage two minutes behind (the carrier's lag).
+        services.bundle_update_from_carrier(
+            reference=bundle.carrier_reference, reported_at=now,
+            carrier_bundle=said(now, start=start, end=end,
+                                usage_at=now - timedelta(minutes=2)))
+        # Then a callback said a second earlier, with the dates before the plan was moved.
+        services.bundle_update_from_carrier(
+            reference=bundle.carrier_reference, reported_at=now - timedelta(seconds=1),
+            carrier_bundle=said(now, start=now - timedelta(days=1), end=now + timedelta(days=6)))
+        taken = row(bundle)
+        assert (taken.starts_at, taken.ends_at) == (start, end)
+        assert taken.carrier_said_at == now
+
+    def test_an_active_report_of_an_ended_bundle_moves_no_dates(self):
+        bundle = BundleFactory(state=Bundle.State.EXPIRED, data_used_bytes=0,
+                               starts_at=timezone.now() - timedelta(days=8),
+                               ends_at=timezone.now() - timedelta(days=7))
+        ended = (bundle.starts_at, bundle.ends_at)
+        services.bundle_update_from_carrier(
+            reference=bundle.carrier_reference, reported_at=timezone.now(),
+            carrier_bundle=carrier_client.CarrierBundle(
+                reference=bundle.carrier_reference, state="active", unlimited=False,
+                initial_bytes=bundle.data_allowance_bytes,
+                remaining_bytes=bundle.data_allowance_bytes, used_bytes=0,
+                start=timezone.now(), end=timezone.now() + timedelta(days=1)))
+        taken = row(bundle)
+        assert taken.state == Bundle.State.EXPIRED
+        assert (taken.starts_at, taken.ends_at) == ended
+
     def test_the_time_kept_is_when_the_figures_hold_for(self, client):
         bundle = BundleFactory(data_used_bytes=0)
         now = timezone.now().replace(microsecond=0)
