@@ -25,7 +25,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from billing.models import Order
-from esims.models import Bundle
+from esims.models import Bundle, days_left
 from esims.selectors import bundle_expected_period, esim_topup_target, live_bundles
 from plans.selectors import prices_read_once
 from portal.errors import ExternalError
@@ -331,6 +331,9 @@ def _bundle_context(bundle: Bundle, *, kind: str) -> dict:
         offer = reminder_offer(esim)
         context.update(offer=offer, card=esim.renewal_payment_method)
         context["plan_ends_at"] = offer.ends_at or context["plan_ends_at"]
+        # The days actually left when it is sent (a sweep that ran late sends the most
+        # urgent step, whose day may be past), never the step's own number.
+        context["days_left"] = days_left(context["plan_ends_at"], timezone.now())
     return context
 
 

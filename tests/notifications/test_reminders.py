@@ -126,6 +126,19 @@ def test_a_sweep_late_by_days_sends_only_the_most_urgent_and_never_after_the_end
     assert due_at(late) is None
 
 
+def test_a_late_reminder_says_the_days_really_left(mailoutbox,
+                                                  django_capture_on_commit_callbacks):
+    """Swept two days before the end with the 7-day step the most urgent passed: the
+    message says 2 days, never 7."""
+    bundle = running_plan(customer(phone=False), starts_at=timezone.now() - timedelta(days=1))
+    at = bundle.ends_at - timedelta(days=2)
+    with time_machine.travel(at, tick=False), django_capture_on_commit_callbacks(execute=True):
+        tasks.reminder_sweep()
+    assert sent(bundle=bundle) == [(bundle.pk, 7, EMAIL)]
+    [message] = mailoutbox
+    assert message.subject.endswith("ends in 2 days"), message.subject
+
+
 def test_queued_plans_count_a_customer_who_renewed_is_not_told_to_renew():
     start = timezone.now()
     running = running_plan(customer(phone=False), starts_at=start, days=7)
