@@ -16,8 +16,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import User
-from esims.selectors import esim_running_bundle
-from renewals.selectors import renewal_preview
+from esims.selectors import esim_live_bundles
+from renewals.selectors import renewal_preview, renewal_skip_refused
 from renewals.services import RenewalError, renewal_skip
 
 from . import phone as phone_service
@@ -215,8 +215,7 @@ def skip_renewal(request, token):
     esim = selectors.esim_for_link(link.esim_id) if link else None
     if link is None or esim is None:
         return _link_invalid(request)
-    state = _skip_state(esim, link.bundle_id)
-    error = ""
+    state, error = _skip_state(esim, link.bundle_id)
     if request.method == "POST" and state == "skippable":
         try:
             renewal_skip(esim=esim, bundle_id=link.bundle_id)
@@ -230,17 +229,15 @@ def skip_renewal(request, token):
             "token": token})
 
 
-def _skip_state(esim, bundle_id: int) -> str:
+def _skip_state(esim, bundle_id: int) -> tuple[str, str]:
     """"skipped" (done already), "skippable", "off" (auto-renewal is off: nothing will be
-    charged) or "stale" (that plan no longer runs)."""
+    charged) or "stale" with why (that plan no longer runs, or its renewal is paid)."""
     if esim.renewal_skipped_bundle_id == bundle_id:
-        return "skipped"
+        return "skipped", ""
     if not esim.auto_renew:
-        return "off"
-    running = esim_running_bundle(esim=esim)
-    if running is None or running.pk != bundle_id:
-        return "stale"
-    return "skippable"
+        return "off", ""
+    refused = renewal_skip_refused(esim_live_bundles(esim), bundle_id=bundle_id)
+    return ("stale", refused) if refused is not None else ("skippable", "")
 
 
 @login_required

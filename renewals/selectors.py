@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING
 
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from billing.models import Order, Payment, PaymentMethod
 from esims.models import Bundle, ESim
 from esims.selectors import (
     RenewalPeriod,
     bundle_running,
+    bundles_queued,
     esim_last_plan_code,
     esim_renewal_charge_at,
     renewal_period,
@@ -108,3 +110,15 @@ def renewal_payment_needing_attention(*, esim: ESim) -> Payment | None:
     return (order.payments.filter(status__in=[Payment.Status.FAILED,
                                               Payment.Status.REQUIRES_ACTION])
             .select_related("order").order_by("-created_at", "-pk").first())
+
+
+def renewal_skip_refused(bundles: Sequence[Bundle], *, bundle_id: int) -> str | None:
+    """Why the auto-renewal after bundle `bundle_id` cannot be skipped, or None when it
+    can: it must be the plan the eSIM runs now (`bundles`: its live bundles in run
+    order), and its renewal not paid yet (no plan waiting behind it)."""
+    running = bundle_running(bundles)
+    if running is None or running.pk != bundle_id:
+        return _("This plan is no longer running: there is no renewal of it to skip.")
+    if bundles_queued(bundles):
+        return _("This eSIM is renewed already: the next plan is paid for.")
+    return None

@@ -40,7 +40,12 @@ from plans.models import Plan
 from support import services as support_services
 from support.models import StaffAction
 
-from .selectors import renewal_cycle_bundle, renewal_order_key, renewal_plan_priced
+from .selectors import (
+    renewal_cycle_bundle,
+    renewal_order_key,
+    renewal_plan_priced,
+    renewal_skip_refused,
+)
 
 if TYPE_CHECKING:
     from plans.selectors import PricedPlan
@@ -349,14 +354,9 @@ def renewal_skip(*, esim: ESim, bundle_id: int) -> bool:
             pk=esim.pk)
         if locked.renewal_skipped_bundle_id == bundle_id:
             return False
-        live = esim_live_bundles(locked)
-        running = bundle_running(live)
-        if running is None or running.pk != bundle_id:
-            raise RenewalError(_("This plan is no longer running: there is no renewal "
-                                 "of it to skip."))
-        if bundles_queued(live):
-            raise RenewalError(_("This eSIM is renewed already: the next plan is paid "
-                                 "for."))
+        refused = renewal_skip_refused(esim_live_bundles(locked), bundle_id=bundle_id)
+        if refused is not None:
+            raise RenewalError(refused)
         ESim.objects.filter(pk=esim.pk).update(renewal_skipped_bundle_id=bundle_id,
                                                updated_at=timezone.now())
         esim_services.esim_renewal_schedule(esim_id=esim.pk)

@@ -283,6 +283,20 @@ def test_a_stale_skip_link_has_nothing_to_skip(client, alice):
     assert esim.renewal_skipped_bundle_id is None
 
 
+def test_a_skip_link_after_the_renewal_was_paid_says_so(client, alice):
+    """The link came in a reminder before the charge; opened after it, the page must not
+    offer to skip a renewal that is paid already."""
+    esim = auto_renewing_esim(alice)
+    url = skip_url(esim)
+    BundleFactory(esim=esim, state=Bundle.State.QUEUED, starts_at=None, ends_at=None)
+    for response in (client.get(url), client.post(url)):
+        page = response.content.decode()
+        assert "Nothing to skip" in page and "renewed already" in page
+        assert "Skip this renewal?" not in page
+    esim.refresh_from_db()
+    assert esim.renewal_skipped_bundle_id is None
+
+
 def test_with_auto_renewal_off_there_is_nothing_to_skip(client, alice):
     esim = auto_renewing_esim(alice)
     ESim.objects.filter(pk=esim.pk).update(auto_renew=False)
