@@ -217,8 +217,8 @@ def test_data_alert_says_when_the_figure_was_reported(alice):
         assert notification_deliver(notification_id=notification.pk) is True
     message = mail.outbox[0]
     assert "1.00 GB left" in message.body
-    assert "updated 12\xa0minutes ago" in message.body
-    assert "updated 12\xa0minutes ago" in message.alternatives[0][0]
+    assert "updated 12 min ago" in message.body
+    assert "updated 12 min ago" in message.alternatives[0][0]
 
 
 def test_expiry_reminder_offers_the_renew_link_with_the_plan(alice):
