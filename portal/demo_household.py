@@ -5,8 +5,9 @@ the activation at the carrier, the carrier's own reports taken in by the portal'
 and the carrier simulator's control API for what only time or a phone would do: a phone
 scanning a profile, days passing on one eSIM's plan, data used.
 
-- "Demo phone": 80% of its data used, two days of its plan left (its data alert and
-  its expiry reminder are asked for as the sync takes the figures in);
+- "Demo phone": 80% of its data used, two days of its 30-day plan left (its data alert
+  is asked for as the sync takes the figures in, its 7-day expiry reminder by the
+  reminder sweep this run ends with);
 - "Demo tablet": auto-renewal on with a saved card, its renewal paid and queued;
 - "Demo watch": its plan ended last week;
 - "Demo travel eSIM": ready to install, left unscanned.
@@ -32,6 +33,7 @@ from billing.gateways.simulated import simulated_card_save, simulated_charge_dec
 from billing.models import Order, PaymentMethod
 from esims.models import Bundle, ESim
 from esims.services import esim_sync_from_carrier
+from notifications.tasks import reminder_sweep
 from plans.selectors import plan_get_for_sale
 from renewals.services import auto_renew_switch_on, renewal_run
 
@@ -63,6 +65,13 @@ def simulator_answers() -> bool:
         return False
 
 
+def portal_answers() -> bool:
+    try:
+        return requests.get(f"{settings.PORTAL_BASE_URL}/healthz", timeout=2).ok
+    except requests.RequestException:
+        return False
+
+
 @dataclass(frozen=True)
 class Device:
     nickname: str
@@ -83,6 +92,8 @@ def household_load(customer) -> list[str]:
             continue
         esim = _buy(customer, device.plan_code, device.nickname)
         lines.append(f"{device.nickname}: {device.build(esim, card)}")
+    # The reminders due now are asked for now, not at the sweep's next beat.
+    reminder_sweep()
     return lines
 
 
@@ -136,19 +147,32 @@ def _running(esim: ESim) -> Bundle:
     return esim.bundles.get(state=Bundle.State.ACTIVE)
 
 
+def _age(esim: ESim, seconds: int) -> None:
+    """Days pass on this eSIM's plan: at the carrier (its start moves back), and in the
+    portal's record of when it was bought, as if the customer had bought it then."""
+    simulator_control(f"profiles/{esim.iccid}/age", {"seconds": seconds})
+    back = timedelta(seconds=seconds)
+    for order in Order.objects.filter(esim=esim):
+        Order.objects.filter(pk=order.pk).update(
+            created_at=order.created_at - back,
+            paid_at=order.paid_at - back if order.paid_at else None)
+    for bundle in Bundle.objects.filter(esim=esim):
+        Bundle.objects.filter(pk=bundle.pk).update(created_at=bundle.created_at - back)
+
+
 def _phone(esim: ESim, card: PaymentMethod) -> str:
     _install(esim)
     bundle = _running(esim)
-    simulator_control(f"profiles/{esim.iccid}/age",
-                      {"seconds": (bundle.validity_days - 2) * DAY})
-    target = int((bundle.data_allowance_bytes or 0) * 0.8)
+    _age(esim, (bundle.validity_days - 2) * DAY)
+    # A little over 80%: the carrier's figures lag real use (CARRIER_SIM_USAGE_LAG_SECONDS).
+    target = int((bundle.data_allowance_bytes or 0) * 0.81)
     simulator_control(f"profiles/{esim.iccid}/consume",
                       {"bytes": max(0, target - bundle.data_used_bytes)})
     esim_sync_from_carrier(esim_id=esim.pk)
     bundle = _running(esim)
     return (f"{bundle.data_used_bytes * 100 // (bundle.data_allowance_bytes or 1)}% of its "
             f"data used, plan ends {bundle.ends_at:%Y-%m-%d %H:%M} UTC: its data alert and "
-            "expiry reminder (email and SMS) go out now.")
+            "its 7-day expiry reminder (email and SMS) print below.")
 
 
 def _tablet(esim: ESim, card: PaymentMethod) -> str:
@@ -160,9 +184,7 @@ def _tablet(esim: ESim, card: PaymentMethod) -> str:
     lead = min(timedelta(hours=settings.AUTO_RENEW_LEAD_HOURS),
                timedelta(days=bundle.validity_days) / 2)
     ends_in = lead - timedelta(hours=1)
-    simulator_control(f"profiles/{esim.iccid}/age",
-                      {"seconds": int((timedelta(days=bundle.validity_days) - ends_in)
-                                      .total_seconds())})
+    _age(esim, int((timedelta(days=bundle.validity_days) - ends_in).total_seconds()))
     esim_sync_from_carrier(esim_id=esim.pk)
     outcome = renewal_run(esim_id=esim.pk)
     for order in Order.objects.filter(esim=esim, kind=Order.Kind.RENEWAL):
@@ -176,8 +198,7 @@ def _tablet(esim: ESim, card: PaymentMethod) -> str:
 def _watch(esim: ESim, card: PaymentMethod) -> str:
     _install(esim)
     bundle = _running(esim)
-    simulator_control(f"profiles/{esim.iccid}/age",
-                      {"seconds": (bundle.validity_days + 7) * DAY})
+    _age(esim, (bundle.validity_days + 7) * DAY)
     esim_sync_from_carrier(esim_id=esim.pk)
     esim.refresh_from_db()
     return f"plan ended a week ago ({esim.get_state_display()})."
@@ -194,7 +215,7 @@ def _new(esim: ESim, card: PaymentMethod) -> str:
 
 TABLET_PLAN = "us-5gb-7d"
 DEVICES = [
-    Device(PHONE, "jp-3gb-7d", _phone),
+    Device(PHONE, "jp-10gb-30d", _phone),
     Device(TABLET, TABLET_PLAN, _tablet),
     Device(WATCH, "jp-1gb-1d", _watch),
     Device(NEW, "jp-10gb-30d", _new),

@@ -31,7 +31,9 @@ def _counts():
             Bundle.objects.count(), Notification.objects.count())
 
 
-def test_the_household_shows_every_state_and_a_second_run_makes_nothing(carrier):
+def test_the_household_shows_every_state_and_a_second_run_makes_nothing(
+        carrier, live_server, settings):
+    settings.PORTAL_BASE_URL = live_server.url  # the household waits for the portal too
     mail.outbox.clear()
     LocmemBackend.outbox.clear()
     printed = _load()
@@ -49,6 +51,10 @@ def test_the_household_shows_every_state_and_a_second_run_makes_nothing(carrier)
         timezone.timedelta(days=2))
     alerts = Notification.objects.filter(esim=phone, kind=Notification.Kind.DATA_ALERT)
     assert {n.channel for n in alerts} == {"email", "sms"}
+    # Two days left of a month: the 7-day reminder, asked for by the run's own sweep.
+    reminders = Notification.objects.filter(esim=phone, kind=Notification.Kind.EXPIRY_REMINDER)
+    assert {(n.channel, n.threshold) for n in reminders} == {("email", 7), ("sms", 7)}
+    assert any("ends in 2 days" in m.subject for m in mail.outbox)
     assert LocmemBackend.outbox and mail.outbox  # they went out, by text and by email
 
     tablet = esims[TABLET]

@@ -3,7 +3,12 @@ import time
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from portal.demo_household import SimulatorError, household_load, simulator_answers
+from portal.demo_household import (
+    SimulatorError,
+    household_load,
+    portal_answers,
+    simulator_answers,
+)
 
 from .loaddemo import DEMO_EMAIL
 
@@ -21,9 +26,11 @@ class Command(BaseCommand):
         if customer is None:
             raise CommandError(f"No {DEMO_EMAIL}: run `manage.py loaddemo` first.")
         deadline = time.monotonic() + options["wait"]
-        while not simulator_answers():
+        # The simulator calls the portal back at once: both must be up first.
+        while not (simulator_answers() and portal_answers()):
             if time.monotonic() > deadline:
-                raise CommandError("The carrier simulator does not answer at CARRIER_URL.")
+                raise CommandError("The carrier simulator (CARRIER_URL) or the portal "
+                                   "(PORTAL_BASE_URL) does not answer.")
             time.sleep(1)
         try:
             lines = household_load(customer)
