@@ -3,8 +3,8 @@
 Called inside the transaction of the event (an order paid, a plan ending, data running
 low), so a message exists if and only if the event happened. Each row is unique for its
 (kind, channel, what it is about, step) in the database, so a repeated event, a sweep
-run twice or two sweeps side by side ask for nothing twice; the rows this call made are
-handed to a worker once the transaction commits.
+run twice or two sweeps side by side ask for nothing twice (`_create_missing`); the rows
+this call made are handed to a worker once the transaction commits.
 
 Which channels: those the kind goes out on (notifications/kinds.py) that the customer
 has not switched off; SMS only to a verified number; email not to an address that
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from .kinds import EMAIL, KIND_CHANNELS, SMS
@@ -97,27 +97,58 @@ def notifications_request(*, kind: str, about: Sequence[About],
                 created_at=now, next_attempt_at=due))
     if not rows:
         return []
-    # A row asked for before (or by a racing sweep) is skipped by its unique constraint;
-    # the rows this call made are those with its own creation time.
-    Notification.objects.bulk_create(rows, ignore_conflicts=True)
-    made = _made_now(kind=kind, about=about, now=now)
-    due_now = [pk for pk, due in made if due <= now]
+    made = _create_missing(kind=kind, rows=rows)
+    due_now = [row.pk for row in made if row.next_attempt_at <= now]
     if due_now:
         transaction.on_commit(lambda: _enqueue(due_now))
-    return [pk for pk, _due in made]
+    return [row.pk for row in made]
 
 
-def _made_now(*, kind: str, about: Sequence[About], now: datetime) -> list[tuple[int, datetime]]:
-    by_subject: dict[str, set[int]] = {}
-    for item in about:
-        name, value = item.subject
-        by_subject.setdefault(name, set()).add(value)
-    made: list[tuple[int, datetime]] = []
-    for name, values in by_subject.items():
-        made += Notification.objects.filter(
-            kind=kind, created_at=now, **{f"{name}__in": values}).values_list(
-            "pk", "next_attempt_at")
-    return made
+# How often a batch is tried again after a racing request made some of its rows.
+_RACE_RETRIES = 3
+
+
+def _create_missing(*, kind: str, rows: list[Notification]) -> list[Notification]:
+    """Insert the rows not asked for before, and return them. Rows asked for before are
+    read first; a request racing this one (another sweep) may insert some in between,
+    which the unique constraints refuse: the batch is rolled back to its savepoint and
+    the rows read again, so each message is made once and this call returns only its
+    own."""
+    for _attempt in range(_RACE_RETRIES):
+        asked = _asked_before(kind=kind, rows=rows)
+        fresh = [row for row in rows if _key(row) not in asked]
+        if not fresh:
+            return []
+        try:
+            with transaction.atomic():
+                return Notification.objects.bulk_create(fresh)
+        except IntegrityError:
+            continue
+    raise IntegrityError(f"{kind}: messages kept being made by another request")
+
+
+def _key(row: Notification) -> tuple:
+    """What makes a message unique (notifications/models.py): its subject and step, on
+    its channel."""
+    return (row.order_id, row.payment_id, row.ticket_message_id, row.bundle_id,
+            row.threshold if row.bundle_id else 0, row.channel)
+
+
+def _asked_before(*, kind: str, rows: list[Notification]) -> set[tuple]:
+    """The keys of the messages of `kind` about the same things that exist already."""
+    subjects: dict[str, set[int]] = {}
+    for row in rows:
+        for name in _SUBJECTS:
+            if getattr(row, name) is not None:
+                subjects.setdefault(name, set()).add(getattr(row, name))
+                break
+    asked: set[tuple] = set()
+    for name, values in subjects.items():
+        for found in Notification.objects.filter(kind=kind, **{f"{name}__in": values}).only(
+                "order_id", "payment_id", "ticket_message_id", "bundle_id", "threshold",
+                "channel"):
+            asked.add(_key(found))
+    return asked
 
 
 def _enqueue(notification_ids: list[int]) -> None:
