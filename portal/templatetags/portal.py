@@ -1,9 +1,17 @@
 from django import template
 from django.utils import timezone
+from django.utils.translation import pgettext
 
 from portal import formatting
 
 register = template.Library()
+
+
+@register.simple_tag
+def colon():
+    """The separator between a label and what follows ("Card: Visa", "Renew: <link>"),
+    in the reader's language: Chinese writes a full-width colon."""
+    return pgettext("label separator", ": ")
 
 
 @register.simple_tag
