@@ -163,6 +163,17 @@ def test_the_history_shows_only_mine_newest_first_a_page_at_a_time(alice_client,
     assert second.count('class="history-row"') == 3
 
 
+def test_the_history_names_each_step(alice_client, alice):
+    history(alice, 1)
+    bundle = BundleFactory(esim__owner=alice)
+    Notification.objects.create(customer=alice, kind=K.EXPIRY_REMINDER, channel="sms",
+                                bundle=bundle, esim=bundle.esim, threshold=7)
+    Notification.objects.filter(customer=alice, kind=K.DATA_ALERT).update(threshold=90)
+    page = alice_client.get(URL).content.decode()
+    assert "Data running low · 90%" in page
+    assert "Plan ending soon · 7 days before" in page
+
+
 @pytest.mark.parametrize("page", ["abc", "-1", "0", "999999999999999999999", "1e9", "2%00"])
 def test_a_hostile_page_number_is_no_500(alice_client, alice, page):
     history(alice, 1)
