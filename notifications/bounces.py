@@ -5,6 +5,8 @@ mail server's own permanent refusal (a 5xx to RCPT TO) marks the customer's addr
 undeliverable and ends their email messages still waiting as failed: trying again
 cannot help, and a provider punishes senders who keep writing to dead addresses. No
 email is asked for that address afterwards (notifications/requests.py); texts still go.
+Confirming the address again (allauth's confirmation link), or making another address
+the account's own, lifts the mark.
 
 The webhook is protected by anymail's basic auth (ANYMAIL["WEBHOOK_SECRET"], see
 portal/settings/base.py); a body it cannot read is answered 400, never 500.
@@ -13,6 +15,7 @@ portal/settings/base.py); a body it cannot read is answered 400, never 500.
 import logging
 from functools import wraps
 
+from allauth.account.signals import email_changed, email_confirmed
 from anymail.signals import AnymailTrackingEvent, tracking
 from django.contrib.auth import get_user_model
 from django.db import transaction
@@ -69,6 +72,25 @@ def _provider_event(sender, event: AnymailTrackingEvent, esp_name: str, **kwargs
     detail = event.description or event.mta_response or event.reject_reason or ""
     email_address_undeliverable(
         email=event.recipient, reason=f"{esp_name} {event.event_type}: {detail}".strip())
+
+
+def email_address_deliverable_again(*, user_id: int, email: str) -> bool:
+    """The customer confirmed this address again (they received the confirmation link
+    and opened it), or made another address their own: email goes to them again."""
+    return bool(get_user_model().objects.filter(
+        pk=user_id, email__iexact=email, email_undeliverable_at__isnull=False).update(
+        email_undeliverable_at=None, email_undeliverable_reason=""))
+
+
+@receiver(email_confirmed, dispatch_uid="notifications.bounces.confirmed")
+def _address_confirmed(sender, request, email_address, **kwargs) -> None:
+    email_address_deliverable_again(user_id=email_address.user_id, email=email_address.email)
+
+
+@receiver(email_changed, dispatch_uid="notifications.bounces.changed")
+def _address_changed(sender, request, user, from_email_address, to_email_address,
+                     **kwargs) -> None:
+    email_address_deliverable_again(user_id=user.pk, email=to_email_address.email)
 
 
 def _reject_unreadable(view):

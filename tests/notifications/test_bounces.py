@@ -208,3 +208,24 @@ def test_a_provider_accepting_the_message_sends_it_once(alice, postmark, monkeyp
     assert notification_deliver(notification_id=notification.pk) is True
     notification.refresh_from_db()
     assert notification.status == Notification.Status.SENT
+
+
+def test_confirming_the_address_again_lifts_the_mark_and_the_page_says_why(alice_client,
+                                                                           alice):
+    """The notifications page says emails stopped and where to fix it; confirming the
+    address again (allauth's link) makes it deliverable again."""
+    from allauth.account.models import EmailAddress
+    from allauth.account.signals import email_confirmed
+
+    from notifications.bounces import email_address_undeliverable
+
+    email_address_undeliverable(email=alice.email, reason="postmark bounced: mailbox full")
+    page = alice_client.get("/account/notifications/").content.decode()
+    assert 'id="email-undeliverable"' in page and "/accounts/email/" in page
+    address, _ = EmailAddress.objects.get_or_create(user=alice, email=alice.email,
+                                                    defaults={"verified": True})
+    email_confirmed.send(sender=EmailAddress, request=None, email_address=address)
+    alice.refresh_from_db()
+    assert alice.email_undeliverable_at is None and alice.email_undeliverable_reason == ""
+    assert 'id="email-undeliverable"' not in alice_client.get(
+        "/account/notifications/").content.decode()
