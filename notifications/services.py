@@ -14,6 +14,7 @@ import smtplib
 import zoneinfo
 from datetime import timedelta
 from typing import NoReturn
+from urllib.parse import urlsplit
 
 from anymail.exceptions import AnymailAPIError, AnymailRecipientsRefused
 from django.conf import settings
@@ -47,7 +48,10 @@ CLAIM_TIMEOUT = timedelta(minutes=10)
 # task was queued for it, so the sweep sends it once due. Shorter holds wait for the
 # claim timeout like any message whose task was lost.
 HELD_AT_LEAST = timedelta(minutes=1)
-# Sent messages are marked this many at a time (each mark is a commit).
+# Sent emails are marked this many at a time (each mark is a commit); a text is marked
+# as soon as it went. A worker that dies between sending and marking leaves its claim to
+# time out, and the message is sent again: at least once, never lost. A second copy of
+# an email carries the same Message-ID (`_message_id`), which mailboxes show once.
 MARK_SENT_EVERY = 10
 
 
@@ -126,9 +130,8 @@ def notifications_deliver(*, notification_ids: list[int]) -> dict[int, DeliveryE
                     _send(notification, connection)
                     outcome[notification.pk] = None
                     unmarked[notification.pk] = notification.recipient
-                    # Marked a few at a time: a worker dying mid-batch resends at most
-                    # these.
-                    if len(unmarked) >= MARK_SENT_EVERY:
+                    if (len(unmarked) >= MARK_SENT_EVERY
+                            or notification.channel == Notification.Channel.SMS):
                         mark_sent()
                 except DeliveryError as exc:
                     outcome[notification.pk] = exc
@@ -210,7 +213,8 @@ def _send_email(notification: Notification, connection) -> None:
         + _render_text("notifications/_email_footer.txt", context).strip() + "\n",
         to=[customer.email], connection=connection,
         headers={"List-Unsubscribe": f"<{context['unsubscribe_url']}>",
-                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"})
+                 "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+                 "Message-ID": _message_id(notification)})
     message.attach_alternative(render_to_string(f"{prefix}.html", context), "text/html")
     try:
         message.send()
@@ -229,6 +233,13 @@ def _send_email(notification: Notification, connection) -> None:
         retryable = status is None or status >= 500 or status in (408, 429)
         raise DeliveryError(f"provider: {exc}", code=f"provider_{status or 'error'}",
                             retryable=retryable) from exc
+
+
+def _message_id(notification: Notification) -> str:
+    """One Message-ID per message, whatever the attempt: a copy sent again after a
+    worker died between sending and marking is the same message to the mailbox."""
+    domain = urlsplit(settings.PORTAL_BASE_URL).hostname or "localhost"
+    return f"<notification-{notification.pk}.{notification.customer_id}@{domain}>"
 
 
 def _refused(email: str, recipients: dict) -> NoReturn:

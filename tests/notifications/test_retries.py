@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from notifications import tasks
 from notifications.models import Notification
-from notifications.services import notification_deliver
+from notifications.services import CLAIM_TIMEOUT, notification_deliver
 from tests.factories import OrderFactory
 
 
@@ -105,3 +105,10 @@ def test_a_crash_after_sending_leaves_the_claim_and_nothing_is_sent_again_before
     assert notification_deliver(notification_id=notification.pk) is False
     assert tasks.notification_sweep() == 0
     assert len(mail.outbox) == 1
+    # Once the claim has expired it is sent again (never lost), as the same message: a
+    # mailbox shows one email per Message-ID.
+    with time_machine.travel(timezone.now() + CLAIM_TIMEOUT + timedelta(minutes=1)):
+        assert tasks.notification_sweep() == 1
+    assert len(mail.outbox) == 2
+    first, again = (m.extra_headers["Message-ID"] for m in mail.outbox)
+    assert first == again == f"<notification-{notification.pk}.{alice.pk}@127.0.0.1>"

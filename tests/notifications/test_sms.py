@@ -187,6 +187,26 @@ def test_crash_before_or_after_sending_a_text(texted, monkeypatch):
     assert len(LocmemBackend.outbox) == 1
 
 
+def test_each_text_is_marked_sent_as_soon_as_it_went(texted, monkeypatch):
+    """A worker killed midway through a batch of texts (no clean-up runs) leaves only
+    the text it was sending unmarked: each one before it was marked sent, in the
+    database, before the next was sent."""
+    from notifications.services import notifications_deliver
+
+    texts = [_text(texted) for _ in range(3)]
+    seen = []
+
+    def send(*, to, body):
+        seen.append(sorted(Notification.objects.filter(
+            pk__in=[t.pk for t in texts], status=Notification.Status.SENT)
+            .values_list("pk", flat=True)))
+        return "ok"
+
+    monkeypatch.setattr("notifications.services.sms_send", send)
+    notifications_deliver(notification_ids=[t.pk for t in texts])
+    assert seen == [[], [texts[0].pk], [texts[0].pk, texts[1].pk]]
+
+
 def test_the_short_link_opens_the_message_action_for_its_customer_only(texted, client, bob):
     """A text's link is short (one segment) and names the message; it opens for its
     customer once signed in, and goes on to what the message asks them to do."""
