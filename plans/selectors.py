@@ -39,6 +39,16 @@ class CatalogueFilter:
     data: str = ""  # a DATA_BUCKETS key or "unlimited"
 
 
+# What travellers type for a country that is not its ISO name ("United States of
+# America", "United Kingdom of Great Britain and Northern Ireland", "Macao").
+COUNTRY_ALIASES = {
+    "uk": "GB", "britain": "GB", "great britain": "GB", "england": "GB", "scotland": "GB",
+    "wales": "GB", "northern ireland": "GB", "united states": "US", "america": "US",
+    "the us": "US", "the usa": "US", "korea": "KR", "macau": "MO", "uae": "AE",
+    "emirates": "AE", "holland": "NL",
+}
+
+
 def country_code_for(text: str) -> str | None:
     """Match what a customer typed to an ISO country code, in any shipped language."""
     text = text.strip()
@@ -46,6 +56,10 @@ def country_code_for(text: str) -> str | None:
         return None
     if len(text) == 2 and text.upper() in countries:
         return text.upper()
+    if len(text) == 3 and (alpha3 := countries.alpha2(text)):  # "USA", "GBR"
+        return alpha3
+    if alias := COUNTRY_ALIASES.get(text.casefold()):
+        return alias
     code = countries.by_name(text, insensitive=True)
     if code:
         return code

@@ -2,6 +2,7 @@ import pytest
 from django.urls import reverse
 
 from plans.models import Plan
+from plans.selectors import country_code_for
 from tests.factories import PlanFactory
 
 pytestmark = pytest.mark.django_db
@@ -46,6 +47,21 @@ def test_catalogue_lists_plans_on_sale_in_the_chosen_currency(client, catalogue)
 def test_filter_by_country_or_region(client, catalogue, place, expected):
     response = client.get("/plans/", {"place": place, "currency": "EUR"})
     assert names(response) == expected
+
+
+@pytest.mark.parametrize("place", ["usa", "USA", "United States", "america", "美国", "us"])
+def test_the_usa_is_found_however_a_traveller_types_it(client, place):
+    """Travellers type "usa", not "United States of America"."""
+    PlanFactory(name="USA week", countries=["US"], coverage_name="United States")
+    PlanFactory(name="Japan week", countries=["JP"])
+    response = client.get("/plans/", {"place": place})
+    assert names(response) == ["USA week"]
+
+
+@pytest.mark.parametrize("place, code", [("uk", "GB"), ("England", "GB"), ("GBR", "GB"),
+                                         ("Macau", "MO"), ("UAE", "AE"), ("xyz", None)])
+def test_common_names_and_three_letter_codes(place, code):
+    assert country_code_for(place) == code
 
 
 def test_filter_by_validity_and_data(client, catalogue):
