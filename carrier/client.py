@@ -248,16 +248,30 @@ def bundles_apply(*, items: list[BundleApply]) -> list[CarrierBundle | CarrierEr
         raise CarrierUnavailable("/api/v1/bundles/apply: unreadable answer", code="protocol")
     answers: list[CarrierBundle | CarrierError] = []
     for item, result in zip(items, results, strict=True):
-        status = int(result.get("status") or 0)
-        if "bundle" in result and status < 400:
+        if "bundle" in result and _item_status(result) < 400:
             answers.append(CarrierBundle.from_json(result["bundle"]))
-            continue
-        error = result.get("error") or {}
-        message = f"apply {item.reference}: {error.get('message', status)}"
-        kind = (CarrierUnavailable if status >= 500 or status in _TRY_LATER_STATUSES
-                else CarrierRejected)
-        answers.append(kind(message, code=error.get("code", str(status))))
+        else:
+            answers.append(_item_error(f"apply {item.reference}", result))
     return answers
+
+
+def _item_status(result: dict) -> int:
+    """A batch item's HTTP status; 0 when the carrier gave none that is a number."""
+    status = result.get("status")
+    return status if isinstance(status, int) and not isinstance(status, bool) else 0
+
+
+def _item_error(what: str, result: dict) -> CarrierError:
+    """The error a batch item's answer stands for, as its single call would raise it: a
+    refusal for a 4xx (other than "try later"); for a 5xx, a "try later", or an answer
+    without its status or its body (the carrier's fault), one that may pass."""
+    status = _item_status(result)
+    error = result.get("error")
+    error = error if isinstance(error, dict) else {}
+    refused = 400 <= status < 500 and status not in _TRY_LATER_STATUSES
+    return (CarrierRejected if refused else CarrierUnavailable)(
+        f"{what}: {error.get('message', status)}",
+        code=str(error.get("code") or f"http_{status}"))
 
 
 @dataclass(frozen=True)
@@ -310,21 +324,14 @@ def bundles_query(*, iccids: list[str]) -> dict[str, EsimReport | CarrierError]:
         raise CarrierUnavailable(f"{path}: unreadable answer", code="protocol")
     answers: dict[str, EsimReport | CarrierError] = {}
     for iccid, result in zip(iccids, results, strict=True):
-        status = result.get("status")
         bundles = result.get("bundles")
-        if status == 200 and isinstance(bundles, list):
+        if _item_status(result) == 200 and isinstance(bundles, list):
             answers[iccid] = EsimReport(
                 iccid=iccid, profile_state=_text(result, "profile_state", function=path),
                 eid=_text(result, "eid", function=path, required=False),
                 bundles=[CarrierBundle.from_json(item) for item in bundles])
-            continue
-        error = result.get("error")
-        error = error if isinstance(error, dict) else {}
-        status = status if isinstance(status, int) else 0
-        kind = (CarrierUnavailable if status >= 500 or status in _TRY_LATER_STATUSES
-                or status < 400 else CarrierRejected)
-        answers[iccid] = kind(f"query {iccid}: {error.get('message', status)}",
-                              code=str(error.get("code") or f"http_{status}"))
+        else:
+            answers[iccid] = _item_error(f"query {iccid}", result)
     return answers
 
 

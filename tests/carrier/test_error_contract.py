@@ -89,3 +89,29 @@ def test_an_activation_the_carrier_is_too_busy_for_waits(fake_carrier, alice):
     tasks.order_activate.delay(order.pk)  # in-process: not retried here; the sweep will
     order.refresh_from_db()
     assert order.status == Order.Status.ACTIVATING and order.failed_at is None
+
+
+@pytest.mark.parametrize("result, kind, code", [
+    ({"status": 409, "error": {"code": "duplicate", "message": "taken"}},
+     client.CarrierRejected, "duplicate"),
+    ({"status": 503, "error": {"code": "busy"}}, client.CarrierUnavailable, "busy"),
+    ({"status": 429}, client.CarrierUnavailable, "http_429"),
+    ({"status": "abc", "error": "nope"}, client.CarrierUnavailable, "http_0"),
+    ({"status": 200}, client.CarrierUnavailable, "http_200"),  # no body: not a refusal
+    ({"status": True, "error": ["x"]}, client.CarrierUnavailable, "http_0"),
+])
+def test_each_batch_item_is_read_with_the_single_calls_contract(fake_carrier, result, kind,
+                                                                 code):
+    """A batch answer's item, from /bundles/apply or /bundles/query alike, maps to the
+    error its single call would raise; an item the carrier wrote badly is its fault and
+    may pass, never a crash in the task."""
+    import json
+
+    fake_carrier(200, json.dumps({"results": [result]}).encode(),
+                 {"Content-Type": "application/json"})
+    [applied] = client.bundles_apply(items=[client.BundleApply(
+        iccid="8988247000000000001", reference="ES-1", bundle_code="jp", kind="full",
+        validity_days=7, initial_bytes=None)])
+    [queried] = client.bundles_query(iccids=["8988247000000000001"]).values()
+    for answer in (applied, queried):
+        assert type(answer) is kind and answer.code == code
