@@ -111,3 +111,14 @@ def start_workers(env: dict, *, name: str) -> list[subprocess.Popen]:
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
         stderr=open(Path(env["PORTAL_VAR_DIR"]) / f"worker{i}.log", "w"))  # noqa: SIM115
         for i in range(WORKERS)]
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    """Ask each process to stop, then wait for it; kill what is still there after 15 s."""
+    for proc in processes:
+        proc.terminate()
+    for proc in processes:
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -33,6 +33,7 @@ from bench.common import (  # noqa: E402
     django_setup,
     figure,
     free_port,
+    stop,
 )
 from portal.probe import tcp_reachable  # noqa: E402
 
@@ -408,11 +409,7 @@ def main() -> int:
             failed |= rate < TARGET_EMAILS_PER_SECOND
             app.control.purge()
         finally:
-            smtp.terminate()
-            try:
-                smtp.wait(15)
-            except subprocess.TimeoutExpired:
-                smtp.kill()
+            stop([smtp])
     return 1 if failed else 0
 
 

@@ -18,7 +18,6 @@ them it says so and exits 2).
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 import urllib.request
@@ -32,6 +31,7 @@ from bench.common import (  # noqa: E402
     figure,
     start_carrier,
     start_workers,
+    stop,
 )
 from portal.probe import tcp_reachable  # noqa: E402
 
@@ -247,13 +247,7 @@ def main() -> int:
             figure("renewals_target_per_second", TARGET_RATE)
             failed |= rate < TARGET_RATE
         finally:
-            for proc in [*workers, carrier]:
-                proc.terminate()
-            for proc in [*workers, carrier]:
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop([*workers, carrier])
     return 1 if failed else 0
 
 

@@ -28,6 +28,7 @@ from bench.common import (  # noqa: E402
     figure,
     start_carrier,
     start_workers,
+    stop,
 )
 from portal.probe import tcp_reachable  # noqa: E402
 
@@ -161,13 +162,7 @@ def main() -> int:
             figure("target_seconds", TARGET_SECONDS)
             failed = claimed != ESIMS or seconds > TARGET_SECONDS
         finally:
-            for proc in [*workers, carrier]:
-                proc.terminate()
-            for proc in [*workers, carrier]:
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            stop([*workers, carrier])
     return 1 if failed else 0
 
 

@@ -1,5 +1,5 @@
 from django.contrib import admin, messages
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from .models import DeliveryAttempt, Notification
@@ -54,20 +54,16 @@ class NotificationAdmin(admin.ModelAdmin):
         for notification in Notification.objects.filter(pk__in=outcome.resent):
             self.log_change(request, notification,
                             gettext("Resent: back to pending, attempts reset."))
-        if outcome.resent:
-            self.message_user(request, ngettext(
+        said = (
+            (outcome.resent, messages.INFO, ngettext_lazy(
                 "%(n)d failed message will be sent again.",
-                "%(n)d failed messages will be sent again.", len(outcome.resent)) % {
-                "n": len(outcome.resent)})
-        if outcome.already_sent:
-            self.message_user(request, ngettext(
+                "%(n)d failed messages will be sent again.", "n")),
+            (outcome.already_sent, messages.WARNING, ngettext_lazy(
                 "%(n)d message was sent already and is not sent twice.",
-                "%(n)d messages were sent already and are not sent twice.",
-                len(outcome.already_sent)) % {"n": len(outcome.already_sent)},
-                messages.WARNING)
-        if outcome.on_their_way:
-            self.message_user(request, ngettext(
+                "%(n)d messages were sent already and are not sent twice.", "n")),
+            (outcome.on_their_way, messages.WARNING, ngettext_lazy(
                 "%(n)d message is waiting to be sent already.",
-                "%(n)d messages are waiting to be sent already.",
-                len(outcome.on_their_way)) % {"n": len(outcome.on_their_way)},
-                messages.WARNING)
+                "%(n)d messages are waiting to be sent already.", "n")))
+        for ids, level, text in said:
+            if ids:
+                self.message_user(request, text % {"n": len(ids)}, level)
