@@ -48,12 +48,10 @@ class About:
         raise ValueError("a message must be about an order, payment, reply or bundle")
 
 
-def channels_for(*, customer, kind: str, chosen: dict[str, bool] | None = None) -> list[str]:
+def channels_for(*, customer, kind: str, chosen: dict[str, bool]) -> list[str]:
     """The channels a message of this kind goes to this customer on now. `chosen` is the
-    customer's settings for the kind ({channel: on}), read here when not given."""
-    if chosen is None:
-        chosen = dict(ChannelSetting.objects.filter(customer=customer, kind=kind)
-                      .values_list("channel", "enabled"))
+    customer's settings for the kind ({channel: on}; a channel not in it is at its
+    default)."""
     channels = []
     for channel, default in KIND_CHANNELS.get(kind, {}).items():
         if not chosen.get(channel, default):
