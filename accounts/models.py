@@ -60,6 +60,9 @@ class User(AbstractUser):
                                                   null=True, blank=True)
     email_undeliverable_reason = models.CharField(_("why the address is undeliverable"),
                                                   max_length=200, blank=True)
+    # The customer closed the account: personal data erased, sign-in impossible; the
+    # row stays because receipts and orders refer to it.
+    closed_at = models.DateTimeField(_("account closed"), null=True, blank=True)
 
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS = []

@@ -55,6 +55,14 @@ class Order(models.Model):
     completed_at = models.DateTimeField(_("completed"), null=True, blank=True)
     failed_at = models.DateTimeField(_("failed"), null=True, blank=True)
     refunded_at = models.DateTimeField(_("refunded"), null=True, blank=True)
+    # A refund (by support or by the customer) claimed this order at this time: a second
+    # click, or a second agent, finds it claimed and does not start another.
+    refund_requested_at = models.DateTimeField(_("refund asked for"), null=True, blank=True)
+    # The last refund attempt failed (the gateway or the carrier refused): support's
+    # queue lists these until the order is refunded.
+    refund_failed_at = models.DateTimeField(_("refund failed"), null=True, blank=True)
+    refund_failure = models.CharField(_("why the refund failed"), max_length=255,
+                                      blank=True)
 
     class Meta:
         verbose_name = _("order")

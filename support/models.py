@@ -10,8 +10,14 @@ class StaffAction(models.Model):
 
     class Kind(models.TextChoices):
         REFUND = "refund", _("Refund")
+        SELF_REFUND = "self_refund", _("Refund asked for by the customer")
         RETRY_ACTIVATION = "retry_activation", _("Retry activation")
         AUTO_RENEW_OFF = "auto_renew_off", _("Switch auto-renewal off")
+        RESEND_INSTALL = "resend_install", _("Resend install instructions")
+        EXTEND_VALIDITY = "extend_validity", _("Extend validity")
+        SUSPEND = "suspend", _("Suspend at the carrier")
+        RESUME = "resume", _("Resume at the carrier")
+        TICKET_REPLY = "ticket_reply", _("Reply to a ticket")
 
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                               related_name="+", verbose_name=_("staff member"))
@@ -20,6 +26,8 @@ class StaffAction(models.Model):
                               blank=True, related_name="staff_actions")
     esim = models.ForeignKey("esims.ESim", on_delete=models.PROTECT, null=True, blank=True,
                              related_name="staff_actions")
+    ticket = models.ForeignKey("support.Ticket", on_delete=models.PROTECT, null=True,
+                               blank=True, related_name="staff_actions")
     note = models.CharField(_("reason"), max_length=255, blank=True)
     outcome = models.CharField(_("outcome"), max_length=255, blank=True)
     at = models.DateTimeField(_("when"), default=timezone.now)
@@ -82,6 +90,12 @@ class TicketMessage(models.Model):
                                related_name="+", verbose_name=_("author"))
     from_staff = models.BooleanField(_("from support"), default=False)
     body = models.TextField(_("message"))
+    # A screenshot the customer attached (PNG, JPEG or WebP, size-checked on upload).
+    # Stored outside the static and public media paths; served only to its ticket's
+    # customer and to staff (support/views.py).
+    attachment = models.FileField(_("screenshot"), upload_to="tickets/%Y/%m/", blank=True)
+    attachment_name = models.CharField(_("screenshot file name"), max_length=200,
+                                       blank=True)
     created_at = models.DateTimeField(_("sent"), default=timezone.now)
 
     class Meta:

@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "allauth.usersessions",
+    "auditlog",
     "django_countries",
     "phonenumber_field",
     "django_celery_beat",
@@ -79,6 +81,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "allauth.usersessions.middleware.UserSessionsMiddleware",
+    # Changes saved during a request are recorded with who made them (portal/audit.py).
+    "auditlog.middleware.AuditlogMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -166,6 +171,9 @@ STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Files people upload (screenshots on support tickets). Never served at a public URL:
+# each is read back through a view that checks who asks (support/views.py).
+MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
@@ -406,3 +414,13 @@ if SMS_BACKEND == "twilio" and not (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN and
 PHONE_CODE_MINUTES = env_int("PHONE_CODE_MINUTES", 10, minimum=1)
 PHONE_CODE_SENDS_PER_HOUR = env_int("PHONE_CODE_SENDS_PER_HOUR", 3, minimum=1)
 PHONE_CODE_MAX_ATTEMPTS = env_int("PHONE_CODE_MAX_ATTEMPTS", 5, minimum=1)
+
+# Self-service refund: a customer may cancel a new eSIM and get the money back within
+# this many days of paying, while no device has downloaded its profile.
+SELF_REFUND_DAYS = env_int("SELF_REFUND_DAYS", 14, minimum=0)
+# Support's queue: a paid order still not active at the carrier after this long needs a
+# person (it is also what the order page calls "longer than usual" at its own setting).
+ACTIVATION_STUCK_MINUTES = env_int("ACTIVATION_STUCK_MINUTES", 60, minimum=1)
+# A screenshot attached to a support ticket: at most this many bytes.
+SUPPORT_ATTACHMENT_MAX_BYTES = env_int("SUPPORT_ATTACHMENT_MAX_BYTES", 5 * 1024 * 1024,
+                                       minimum=1024)
