@@ -9,10 +9,11 @@ from . import ticket_states
 from .models import StaffAction, Ticket, TicketMessage
 
 
-def staff_action_record(*, actor, kind: str, order=None, esim=None, note: str = "",
-                        outcome: str = "") -> StaffAction:
+def staff_action_record(*, actor, kind: str, order=None, esim=None, ticket=None,
+                        note: str = "", outcome: str = "") -> StaffAction:
+    """Record who did what and why; call it inside the action's own transaction."""
     return StaffAction.objects.create(actor=actor, kind=kind, order=order, esim=esim,
-                                      note=note[:255], outcome=outcome[:255])
+                                      ticket=ticket, note=note[:255], outcome=outcome[:255])
 
 
 def ticket_open(*, customer, subject: str, body: str, order=None, esim=None) -> Ticket:
