@@ -12,7 +12,7 @@ DEV := DJANGO_SETTINGS_MODULE=portal.settings.dev
 # Production settings refuse published or missing secrets: `check` makes random ones.
 RANDOM_SECRET := python3 -c 'import secrets; print(secrets.token_urlsafe(50))'
 
-.PHONY: run test install lint check messages clean bench
+.PHONY: run test install lint check messages clean bench axe
 
 $(BIN)/python:
 	@$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); \
@@ -63,6 +63,14 @@ messages: install
 	$(DEV) $(BIN)/python manage.py makemessages -l zh_Hans --no-obsolete --ignore=.venv --ignore=var \
 		--ignore=carrier_sim --ignore=tests --ignore=bench
 	$(DEV) $(BIN)/python manage.py compilemessages -l zh_Hans --ignore=.venv
+
+# axe-core for the accessibility tests is pinned in package.json and package-lock.json and
+# vendored in tests/browser/vendor/, so `make test` needs neither npm nor the network.
+# After changing the pin: `make axe`, then commit package*.json and tests/browser/vendor/.
+axe:
+	npm ci --no-audit --no-fund
+	cp node_modules/axe-core/axe.min.js tests/browser/vendor/axe.min.js
+	cp node_modules/axe-core/LICENSE tests/browser/vendor/axe-core.LICENSE
 
 bench: install
 	$(BIN)/python bench/pages.py
