@@ -1,28 +1,79 @@
 """How money, data and durations read on screen and in messages."""
 
+import unicodedata
 from datetime import datetime
 from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from functools import cache
 
+from babel import Locale, UnknownLocaleError
+from babel.numbers import format_currency, get_currency_precision, get_currency_symbol
+from django.conf import settings
+from django.utils import translation
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-_ZERO_DECIMAL = {"JPY", "KRW", "VND", "CLP", "ISK"}
-_SYMBOLS = {"USD": "US$", "EUR": "€", "CNY": "¥", "GBP": "£", "JPY": "JP¥", "HKD": "HK$"}
+# The CLDR locale whose money conventions each portal language follows. English is
+# "English (world)", not the US: its customers come from everywhere, so a dollar is
+# "US$" (not "$", which a Canadian or a Hongkonger reads as their own) and a yen "JP¥"
+# beside "CN¥". Chinese is mainland China's: its own yuan is "¥", Japan's "JP¥".
+_BABEL_LOCALES = {"en": "en_001", "zh-hans": "zh_Hans_CN"}
+_NO_BREAK_SPACE = "\u00a0"
 
 
 def currency_exponent(currency: str) -> int:
-    return 0 if currency.upper() in _ZERO_DECIMAL else 2
+    """How many minor units make the major one, as a power of ten: 2 for USD (cents),
+    0 for JPY, 3 for BHD (CLDR's figures, through Babel). Amounts are stored in minor
+    units of this size and sent to the payment gateway as they are."""
+    return get_currency_precision(currency.upper())
 
 
 def money(amount_minor: int | None, currency: str) -> str:
+    """An amount in the active language's conventions: "US$1,234.50", "CN¥58.00" and
+    "JP¥1,200" in English, "US$1,234.50", "¥58.00" and "JP¥1,200" in Chinese, negative
+    (a credit note) as "-US$8.00". The one place money is turned into text."""
     if amount_minor is None:
         return ""
-    exponent = currency_exponent(currency)
-    amount = Decimal(amount_minor).scaleb(-exponent)
-    text = number_format(amount, decimal_pos=exponent, use_l10n=True, force_grouping=True)
-    symbol = _SYMBOLS.get(currency.upper())
-    return f"{symbol}{text}" if symbol else f"{text} {currency.upper()}"
+    code = currency.upper()
+    locale = babel_locale()
+    amount = Decimal(amount_minor).scaleb(-currency_exponent(code))
+    text = format_currency(amount, code, locale=locale)
+    return _space_letters_from_digits(text, get_currency_symbol(code, locale=locale))
+
+
+def babel_locale(language: str | None = None) -> Locale:
+    """The Babel locale for a portal language (by default the active one)."""
+    return _locale_for(language or translation.get_language() or settings.LANGUAGE_CODE)
+
+
+@cache
+def _locale_for(language: str) -> Locale:
+    name = _BABEL_LOCALES.get(language.lower())
+    if name is None:  # a language the portal does not offer: its own CLDR data, if any
+        try:
+            return Locale.parse(translation.to_locale(language))
+        except (ValueError, UnknownLocaleError):
+            name = _BABEL_LOCALES[settings.LANGUAGE_CODE]
+    return Locale.parse(name)
+
+
+def _space_letters_from_digits(text: str, symbol: str) -> str:
+    """CLDR's currency spacing, which Babel leaves out: a symbol that ends (or starts)
+    in a letter gets a no-break space before the digits, so "CHF 12.00", not
+    "CHF12.00"; a sign ("US$", "¥", "€") stays close."""
+    at = text.find(symbol)
+    if at < 0 or not symbol:
+        return text
+    end = at + len(symbol)
+    if end < len(text) and text[end].isdigit() and not _is_sign(symbol[-1]):
+        text = text[:end] + _NO_BREAK_SPACE + text[end:]
+    if at > 0 and text[at - 1].isdigit() and not _is_sign(symbol[0]):
+        text = text[:at] + _NO_BREAK_SPACE + text[at:]
+    return text
+
+
+def _is_sign(char: str) -> bool:
+    return unicodedata.category(char)[0] in "SZ"
 
 
 def data_amount(megabytes: int | None) -> str:

@@ -16,6 +16,8 @@ def colon():
 
 @register.simple_tag
 def money(amount_minor, currency):
+    """`{% money order.amount_minor order.currency %}`: the amount in the active
+    language's conventions (portal/formatting.py, through Babel)."""
     return formatting.money(amount_minor, currency)
 
 

@@ -96,7 +96,7 @@ def test_chosen_currency_is_remembered_on_the_account(alice_client, alice, catal
     alice_client.post(reverse("plans:set_currency"), {"currency": "CNY", "next": "/plans/"})
     alice.refresh_from_db()
     assert alice.currency == "CNY"
-    assert "¥58.00" in alice_client.get("/plans/").content.decode()
+    assert "CN¥58.00" in alice_client.get("/plans/").content.decode()
 
 
 @pytest.mark.parametrize("count", [15, 500])

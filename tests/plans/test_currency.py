@@ -15,14 +15,14 @@ SET_CURRENCY = reverse("plans:set_currency")
 
 @pytest.fixture
 def plan():
-    return PlanFactory(code="jp-week", name="Japan week")  # US$8.00, €7.50, ¥58.00
+    return PlanFactory(code="jp-week", name="Japan week")  # US$8.00, €7.50, CN¥58.00
 
 
 def test_a_currency_in_the_link_shows_prices_in_it_but_saves_nothing(alice_client, alice,
                                                                       plan):
     """A link on another site must not change the customer's account."""
     response = alice_client.get("/plans/?currency=CNY")
-    assert "¥58.00" in response.content.decode()
+    assert "CN¥58.00" in response.content.decode()
     alice.refresh_from_db()
     assert alice.currency == "USD"
     assert "US$8.00" in alice_client.get("/plans/").content.decode()
@@ -45,7 +45,7 @@ def test_choosing_a_currency_saves_it_on_the_account(alice, plan):
     assert response.status_code == 302 and response.url == "/plans/?place=Japan"
     alice.refresh_from_db()
     assert alice.currency == "CNY"
-    assert "¥58.00" in browser.get("/plans/").content.decode()
+    assert "CN¥58.00" in browser.get("/plans/").content.decode()
 
 
 def test_a_visitor_s_choice_is_kept_in_the_session(client, plan):
