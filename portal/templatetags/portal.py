@@ -1,6 +1,6 @@
 from django import template
 from django.utils import timezone
-from django.utils.translation import pgettext
+from django.utils.translation import pgettext, to_locale
 
 from portal import formatting
 
@@ -12,6 +12,13 @@ def colon():
     """The separator between a label and what follows ("Card: Visa", "Renew: <link>"),
     in the reader's language: Chinese writes a full-width colon."""
     return pgettext("label separator", ": ")
+
+
+@register.filter
+def html_lang(language_code):
+    """A Django language code as the BCP 47 tag of an HTML `lang` attribute ("zh-hans"
+    becomes "zh-Hans"): the script subtag in title case, as screen readers expect."""
+    return to_locale(language_code).replace("_", "-")
 
 
 @register.simple_tag

@@ -246,7 +246,7 @@ def test_an_altered_or_foreign_unsubscribe_link_is_a_4xx(client, alice):
 def test_the_unsubscribe_page_speaks_the_customers_language(client, alice):
     type(alice).objects.filter(pk=alice.pk).update(language="zh-hans")
     page = client.get(unsubscribe_url(alice)).content.decode()
-    assert '<html lang="zh-hans">' in page
+    assert '<html lang="zh-Hans">' in page
 
 
 # --- Skip this renewal.
