@@ -20,6 +20,7 @@ from .schemas import (
     MAX_TEXT,
     BodyError,
     BundleApplyRequest,
+    BundleExtendRequest,
     BundlesApplyRequest,
     BundlesQueryRequest,
     api_parse,
@@ -232,3 +233,25 @@ def bundle_revoke(reference: str) -> Response:
             rate=sim.settings.usage_bytes_per_second,
         )
         return jsonify(ledger.bundle_json(conn, row, as_of=sim.clock.now()))
+
+
+@bp.post("/bundles/<path:reference>/extend")
+def bundle_extend(reference: str) -> Response:
+    """Move a running bundle's end: `{"reference": <this extension's own reference>,
+    "days": 1 to 366}`. 201 with the bundle when extended, 200 with it unchanged when
+    this extension was made before; 404 `unknown_bundle`, 409 `bundle_not_active` |
+    `not_extendable` | `reference_conflict` (the reference named another extension)."""
+    sim = get_sim()
+    params = api_parse(BundleExtendRequest, _json_object())
+    with sim.store.transaction() as conn:
+        extended, row = ledger.bundle_extend(
+            conn,
+            reference=reference,
+            extension=params.reference,
+            days=params.days,
+            now=sim.clock.now(),
+            rate=sim.settings.usage_bytes_per_second,
+        )
+        response = jsonify(ledger.bundle_json(conn, row, as_of=sim.clock.now()))
+    response.status_code = 201 if extended else 200
+    return response

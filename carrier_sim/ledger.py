@@ -311,6 +311,57 @@ def bundle_revoke(
     return store.bundle_get(conn, bundle["id"])
 
 
+def bundle_extend(
+    conn: sqlite3.Connection,
+    *,
+    reference: str,
+    extension: str,
+    days: int,
+    now: float,
+    rate: int,
+) -> tuple[bool, sqlite3.Row]:
+    """Move a running bundle's end `days` later (support's goodwill); returns (extended,
+    row). Each extension carries the caller's own reference: the same one again is a
+    no-op that answers the bundle as it is, and reused for another bundle or another
+    number of days it is a conflict. Only a running full bundle has an end to move: a
+    queued one's period starts when it does, an ended one is over, and a top-up keeps
+    the end of the bundle it topped up (which follows it here)."""
+    bundle = store.bundle_by_reference(conn, reference)
+    if bundle is None:
+        raise BundleError(404, "unknown_bundle", f"no bundle with reference {reference!r}")
+    done = conn.execute(
+        "SELECT bundle_id, days FROM extensions WHERE reference = ?", (extension,)
+    ).fetchone()
+    if done is not None:
+        if (done["bundle_id"], done["days"]) != (bundle["id"], days):
+            raise BundleError(409, "reference_conflict",
+                              "this extension reference was used for another extension",
+                              "reference")
+        return False, store.bundle_get(conn, bundle["id"])
+    if bundle["kind"] != "full":
+        raise BundleError(409, "not_extendable",
+                          "a top-up ends with the bundle it topped up: extend that one")
+    # Bring the eSIM up to date first: a bundle that ran out a moment ago has no end
+    # left to move.
+    usage_advance(conn, iccid=bundle["iccid"], now=now, rate=rate)
+    bundle = store.bundle_get(conn, bundle["id"])
+    if bundle["state"] != "active":
+        raise BundleError(409, "bundle_not_active",
+                          f"the bundle is {bundle['state']}: only a running bundle is extended")
+    end = bundle["end_at"] + days * DAY_SECONDS
+    conn.execute(
+        "UPDATE bundles SET end_at = ?, updated_at = ? WHERE id = ? OR (topup_of = ?"
+        " AND state = 'active')",
+        (end, now, bundle["id"], bundle["id"]),
+    )
+    conn.execute(
+        "INSERT INTO extensions (reference, bundle_id, days, created_at) VALUES (?, ?, ?, ?)",
+        (extension, bundle["id"], days, now),
+    )
+    _announce(conn, bundle["id"], event_type="bundle_state", at=now)
+    return True, store.bundle_get(conn, bundle["id"])
+
+
 def _topup_withdraw(conn: sqlite3.Connection, *, topup: sqlite3.Row, now: float) -> None:
     """Take a revoked top-up's data back out of the bundle it was added to."""
     parent = store.bundle_get(conn, topup["topup_of"])

@@ -33,6 +33,8 @@ Schema = TypeVar("Schema", bound=BaseModel)
 
 MAX_TEXT = 128
 MAX_VALIDITY_DAYS = 3650
+# One extension moves an end at most a year: goodwill, not a free plan.
+MAX_EXTEND_DAYS = 366
 MAX_QUANTITY = 10**15
 MAX_BATCH = 100
 MAX_PROFILES = 1000
@@ -138,6 +140,12 @@ class BundleApplyRequest(_Schema):
     reference: Text
     bundle_code: Text
     validity_days: Annotated[int, Field(ge=1, le=MAX_VALIDITY_DAYS)]
+
+
+class BundleExtendRequest(_Schema):
+    # The caller's reference of this extension: the same one again extends once.
+    reference: Text
+    days: Annotated[int, Field(ge=1, le=MAX_EXTEND_DAYS)]
 
 
 class BundlesApplyRequest(_Schema):

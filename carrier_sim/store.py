@@ -77,6 +77,15 @@ CREATE TABLE IF NOT EXISTS bundles (
     updated_at REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS bundles_iccid ON bundles (iccid, id);
+
+-- Extensions of a running bundle's end, each by its caller's reference, so a repeated
+-- call extends once (ledger.bundle_extend).
+CREATE TABLE IF NOT EXISTS extensions (
+    reference TEXT PRIMARY KEY,
+    bundle_id INTEGER NOT NULL REFERENCES bundles (id),
+    days INTEGER NOT NULL,
+    created_at REAL NOT NULL
+);
 -- The invariant the portal relies on: at most one active full bundle per eSIM.
 CREATE UNIQUE INDEX IF NOT EXISTS bundles_one_active
     ON bundles (iccid) WHERE state = 'active' AND kind = 'full';
@@ -102,7 +111,7 @@ CREATE INDEX IF NOT EXISTS outbox_due
 """
 
 # Tables /sim/reset empties; `meta` survives so ICCIDs are never issued twice.
-DATA_TABLES = ("outbox", "es2_calls", "bundles", "profiles")
+DATA_TABLES = ("outbox", "es2_calls", "extensions", "bundles", "profiles")
 
 
 class Store:
