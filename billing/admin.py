@@ -7,7 +7,7 @@ from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 
 from carrier.client import CarrierError
-from portal.admin import ReadOnlyAdmin
+from portal.admin import AuditHistoryMixin, OrderAttentionFilter, ReadOnlyAdmin
 
 from . import services
 from .gateways import GatewayError
@@ -42,10 +42,10 @@ class RefundForm(forms.Form):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(AuditHistoryMixin, admin.ModelAdmin):
     list_display = ["number", "customer", "kind", "plan", "amount_minor", "currency", "status",
                     "created_at", "paid_at"]
-    list_filter = ["status", "kind", "currency"]
+    list_filter = [OrderAttentionFilter, "status", "kind", "currency"]
     search_fields = ["number", "customer__email", "customer__phone", "esim__iccid"]
     list_select_related = ["customer", "plan"]
     date_hierarchy = "created_at"

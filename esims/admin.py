@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from billing.models import Order
+from portal.admin import AuditHistoryMixin
 from renewals.services import auto_renew_switch_off
 
 from .models import Bundle, ESim
@@ -62,7 +63,7 @@ class AutoRenewOffForm(forms.Form):
 
 
 @admin.register(ESim)
-class ESimAdmin(admin.ModelAdmin):
+class ESimAdmin(AuditHistoryMixin, admin.ModelAdmin):
     list_display = ["nickname", "owner", "iccid", "state", "auto_renew", "created_at"]
     list_filter = ["state", "auto_renew"]
     search_fields = ["iccid", "owner__email", "owner__phone", "nickname", "orders__number",
@@ -118,7 +119,7 @@ class ESimAdmin(admin.ModelAdmin):
 
 
 @admin.register(Bundle)
-class BundleAdmin(admin.ModelAdmin):
+class BundleAdmin(AuditHistoryMixin, admin.ModelAdmin):
     list_display = ["carrier_reference", "esim", "plan_name", "state", "starts_at", "ends_at"]
     list_filter = ["state"]
     search_fields = ["carrier_reference", "esim__iccid", "esim__owner__email"]

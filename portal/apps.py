@@ -6,7 +6,11 @@ class PortalConfig(AppConfig):
     name = "portal"
 
     def ready(self) -> None:
+        from . import audit
         from .schedules import sweep_rows_after_migrate
+
+        # Orders, eSIMs, bundles and tickets keep a history of their changes.
+        audit.register()
 
         # Every `migrate` (make run, docker/migrate.sh, the test database) gives each
         # sweep its schedule row when it has none (portal/schedules.py).

@@ -18,6 +18,8 @@ from typing import Any
 
 from django.db import models
 
+from portal import audit
+
 
 class TransitionNotAllowed(Exception):
     """A row was asked to move to a state its machine does not allow from where it is."""
@@ -71,9 +73,17 @@ class StateMachine:
     def move(self, queryset: models.QuerySet, *, to: str, **fields: Any) -> int:
         """Move every row of `queryset` that may move to `to` (in a state the table
         allows it from), setting `fields` too; returns how many moved. Rows elsewhere are
-        left as they are: a batch takes what it can."""
-        return queryset.filter(**{f"{self.field_name}__in": self.sources(to)}).update(
-            **{self.field_name: to}, **fields)
+        left as they are: a batch takes what it can.
+
+        A model with an audit trail (portal/audit.py) has each row's move recorded, with
+        who made it, in the same transaction: the rows are locked, then updated, then
+        their entries written, so a row another worker moved first is neither moved nor
+        recorded here."""
+        movable = queryset.filter(**{f"{self.field_name}__in": self.sources(to)})
+        values = {self.field_name: to, **fields}
+        if audit.is_audited(self.model):
+            return audit.update_recorded(movable, values=values, always=(self.field_name,))
+        return movable.update(**values)
 
     def move_one(self, pk: Any, *, to: str, **fields: Any) -> None:
         """Move one row to `to`, or raise TransitionNotAllowed saying where it is."""

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from portal.admin import ReadOnlyAdmin
+from portal.admin import AuditHistoryMixin, ReadOnlyAdmin
 from support import services
 
 from .models import StaffAction, Ticket, TicketMessage
@@ -31,7 +31,7 @@ class TicketMessageInline(admin.StackedInline):
 
 
 @admin.register(Ticket)
-class TicketAdmin(admin.ModelAdmin):
+class TicketAdmin(AuditHistoryMixin, admin.ModelAdmin):
     """Support answers by adding a message and closes with the list's action; the status
     follows (support/ticket_states.py), never edited by hand."""
 
