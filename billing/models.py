@@ -91,6 +91,12 @@ class Order(models.Model):
             # The activation sweep looks only at paid orders not yet applied.
             models.Index(fields=["activation_attempted_at"], name="order_activation_due_idx",
                          condition=Q(status__in=["paid", "activating"])),
+            # Support's queue (support/queue.py) counts these on the admin's index; the
+            # stuck activations are counted on order_activation_due_idx.
+            models.Index(fields=["failed_at"], name="order_failed_idx",
+                         condition=Q(status="failed")),
+            models.Index(fields=["refund_failed_at"], name="order_refund_refused_idx",
+                         condition=Q(refund_failed_at__isnull=False) & ~Q(status="refunded")),
         ]
 
     def __str__(self):

@@ -98,6 +98,9 @@ class Notification(models.Model):
             models.Index(fields=["next_attempt_at"], name="notification_due_idx",
                          condition=Q(status__in=["pending", "sending"])),
             models.Index(fields=["customer", "created_at"], name="notification_history_idx"),
+            # Support's queue counts the failed ones on the admin's index (support/queue.py).
+            models.Index(fields=["created_at"], name="notification_failed_idx",
+                         condition=Q(status="failed")),
         ]
 
     def __str__(self):
