@@ -150,12 +150,25 @@ ACCOUNT_RATE_LIMITS = {
     "signup": "20/m/ip",
     "reset_password": "20/m/ip,5/m/key",
     "confirm_email": "1/3m/key",
+    # Not allauth's own: "download my data" builds a file of everything held about the
+    # customer (accounts/views.py), a few times an hour at most.
+    "export_data": "5/h/user",
 }
+# A new account takes the browser's time zone (accounts/forms.py).
+ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupTimeZoneForm"
 # Behind a reverse proxy, allauth must read the client's address from X-Forwarded-For,
 # or every customer shares the proxy's login rate limit.
 ALLAUTH_TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0, minimum=0)
-MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes", "webauthn"]
 MFA_TOTP_ISSUER = env_str("MFA_TOTP_ISSUER", "eSIM Portal")
+# Passkeys: a security key or the phone's own (WebAuthn) as a second factor, and, when
+# added as "passwordless", to sign in with no password at all. Browsers allow WebAuthn
+# only over https (and on localhost); dev and test settings accept http://127.0.0.1.
+MFA_PASSKEY_LOGIN_ENABLED = True
+# allauth's sessions list shows when and where each session signed in. Tracking every
+# request too (last seen, last address) would write to the database on every page a
+# signed-in customer opens: off.
+USERSESSIONS_TRACK_ACTIVITY = False
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("zh-hans", _("Simplified Chinese"))]

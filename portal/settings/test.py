@@ -37,3 +37,5 @@ CARRIER_TIMEOUT_SECONDS = 2.0
 # reach a real one, even if `make run` is up on this machine.
 CARRIER_URL = "http://127.0.0.1:9"
 LOGGING = {"version": 1, "disable_existing_loggers": False}
+# Passkeys are tested over http (the test client, the live server on 127.0.0.1).
+MFA_WEBAUTHN_ALLOW_INSECURE_ORIGIN = True

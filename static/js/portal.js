@@ -49,4 +49,12 @@
     if (region.getAttribute("data-settled") !== "true") setTimeout(tick, delay);
   }
   document.querySelectorAll("[data-poll-url]").forEach(poll);
+
+  // Sign-up: the new account takes the browser's time zone (the server checks it and
+  // falls back to UTC; without this script the account starts in UTC).
+  document.querySelectorAll("input[data-browser-time-zone]").forEach(function (input) {
+    try {
+      input.value = Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+    } catch (error) { /* an old browser: UTC, changeable in Preferences */ }
+  });
 })();
