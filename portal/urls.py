@@ -1,11 +1,11 @@
 from django.contrib import admin
 from django.http import HttpResponse
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from billing.stripe_views import stripe_webhook
 from notifications.bounces import webhook_urls as email_webhook_urls
 from portal.admin import staff_login
+from portal.views import home
 
 
 def healthz(request):
@@ -17,7 +17,7 @@ admin.site.login = staff_login  # type: ignore[method-assign]
 
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="plans:catalogue", permanent=False), name="home"),
+    path("", home, name="home"),
     path("healthz", healthz, name="healthz"),
     path("accounts/", include("allauth.urls")),
     path("account/", include("accounts.urls")),
@@ -29,6 +29,7 @@ urlpatterns = [
     path("webhooks/stripe/", stripe_webhook, name="stripe_webhook"),
     path("webhooks/email/", include(email_webhook_urls)),
     path("support/", include("support.urls")),
+    path("help/", include("support.help_urls")),
     path("", include("notifications.urls")),
     path("", include("carrier.urls")),
     path("staff/", admin.site.urls),
