@@ -1,34 +1,57 @@
 """Receipts and credit notes as one-page PDFs in the reader's language (reportlab).
 
-Chinese text uses the standard CID font STSong-Light, which PDF readers provide, so no
-font file has to ship with the portal; Latin text and figures use Helvetica.
+Every word is set in Receipt Sans SC (billing/fonts/, Noto Sans CJK SC cut down to
+GB2312 and Latin; how it is built: tools/build_receipt_font.py), and reportlab embeds
+the glyphs each document uses. One embedded font for both languages, because a receipt
+shows what customers typed (an eSIM's nickname, a name) and staff wrote (a refund's
+reason), which may be Chinese on an English receipt and Latin on a Chinese one: a font
+the reader must supply (the standard CID font STSong-Light, Helvetica) shows
+Chinese in the wrong place as gaps or garbage, and set Latin text too tight.
 """
 
 import io
 import zoneinfo
+from pathlib import Path
+from xml.sax.saxutils import escape
 
 from django.conf import settings
 from django.utils import formats, translation
 from django.utils.translation import gettext as _
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_RIGHT
 from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
-from reportlab.pdfgen import canvas
+from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.platypus import (
+    BaseDocTemplate,
+    Frame,
+    PageTemplate,
+    Paragraph,
+    Spacer,
+    Table,
+    TableStyle,
+)
 
 from portal.formatting import money
 
 from .gateways import GATEWAY_LABELS
 from .models import CreditNote, Receipt
 
-_CJK_FONT = "STSong-Light"
-pdfmetrics.registerFont(UnicodeCIDFont(_CJK_FONT))
+FONTS = Path(__file__).resolve().parent / "fonts"
+REGULAR, BOLD = "ReceiptSansSC", "ReceiptSansSC-Bold"
+pdfmetrics.registerFont(TTFont(REGULAR, FONTS / "ReceiptSansSC-Regular.ttf"))
+pdfmetrics.registerFont(TTFont(BOLD, FONTS / "ReceiptSansSC-Bold.ttf"))
+pdfmetrics.registerFontFamily(REGULAR, normal=REGULAR, bold=BOLD, italic=REGULAR,
+                              boldItalic=BOLD)
 
-
-def _font(bold: bool = False) -> str:
-    if translation.get_language() == "zh-hans":
-        return _CJK_FONT
-    return "Helvetica-Bold" if bold else "Helvetica"
+MARGIN = 20 * mm
+WIDTH = A4[0] - 2 * MARGIN
+LABEL_WIDTH = 42 * mm
+AMOUNT_WIDTH = 45 * mm  # room for -US$21,474,836.47, the largest amount stored
+RULE = colors.HexColor("#9ca3af")
+MUTED = colors.HexColor("#4b5563")
 
 
 def receipt_pdf(receipt: Receipt, *, time_zone: str) -> bytes:
@@ -49,9 +72,10 @@ def receipt_pdf(receipt: Receipt, *, time_zone: str) -> bytes:
 
 
 def credit_note_pdf(note: CreditNote, *, time_zone: str) -> bytes:
-    """The credit note for a refund, referring to the receipt it cancels."""
+    """The credit note for a refund, referring to the receipt it cancels; its amount is
+    negative, as money going back."""
     receipt = note.receipt
-    amount = "-" + money(note.total_minor, note.currency)
+    amount = money(-note.total_minor, note.currency)
     return _document(
         title=_("Credit note"), number=note.number, issued_at=note.issued_at,
         time_zone=time_zone, rows=[
@@ -64,50 +88,89 @@ def credit_note_pdf(note: CreditNote, *, time_zone: str) -> bytes:
         closing=_("The amount goes back to the card or account you paid with."))
 
 
+def _styles() -> dict[str, ParagraphStyle]:
+    # Chinese has no spaces to break at: CJK wrapping breaks between any two characters
+    # (and keeps Latin words whole); English breaks at spaces, splitting only a word too
+    # long for the line.
+    wrap = "CJK" if translation.get_language() == "zh-hans" else None
+    base = ParagraphStyle("base", fontName=REGULAR, fontSize=10, leading=14, wordWrap=wrap)
+    return {
+        "body": base,
+        "issuer": ParagraphStyle("issuer", base, fontName=BOLD, fontSize=14, leading=18),
+        "address": ParagraphStyle("address", base, fontSize=9, leading=12, textColor=MUTED),
+        "title": ParagraphStyle("title", base, fontName=BOLD, fontSize=20, leading=24),
+        "number": ParagraphStyle("number", base, fontSize=12, leading=16, alignment=TA_RIGHT),
+        "label": ParagraphStyle("label", base, textColor=MUTED),
+        "head": ParagraphStyle("head", base, fontName=BOLD),
+        "head_amount": ParagraphStyle("head_amount", base, fontName=BOLD, alignment=TA_RIGHT),
+        "amount": ParagraphStyle("amount", base, alignment=TA_RIGHT),
+        "total": ParagraphStyle("total", base, fontName=BOLD, fontSize=12, leading=16),
+        "total_amount": ParagraphStyle("total_amount", base, fontName=BOLD, fontSize=12,
+                                       leading=16, alignment=TA_RIGHT),
+        "closing": ParagraphStyle("closing", base, fontSize=9, leading=12),
+    }
+
+
+def _text(value: object, style: ParagraphStyle) -> Paragraph:
+    """Text as a paragraph that wraps; whatever a customer typed is printed, not read
+    as markup."""
+    return Paragraph(escape(str(value)), style)
+
+
+def _issuer(styles: dict[str, ParagraphStyle]) -> list:
+    lines = [line.strip() for line in settings.RECEIPT_ISSUER_ADDRESS.split("|")]
+    flowables = [_text(settings.RECEIPT_ISSUER_NAME, styles["issuer"])]
+    flowables += [_text(line, styles["address"]) for line in lines if line]
+    if settings.RECEIPT_ISSUER_TAX_ID:
+        flowables.append(_text(_("Tax ID: %(id)s") % {"id": settings.RECEIPT_ISSUER_TAX_ID},
+                               styles["address"]))
+    return flowables
+
+
 def _document(*, title, number, issued_at, time_zone, rows, lines, total_label, total,
               closing) -> bytes:
-    buffer = io.BytesIO()
-    pdf = canvas.Canvas(buffer, pagesize=A4, invariant=1, pageCompression=0)
-    pdf.setTitle(f"{title} {number}")
-    pdf.setAuthor(settings.RECEIPT_ISSUER_NAME)
-    width, height = A4
-    left, right = 20 * mm, width - 20 * mm
-    y = height - 25 * mm
-
-    def text(x, line, *, size=10, bold=False, align="left"):
-        pdf.setFont(_font(bold), size)
-        {"left": pdf.drawString, "right": pdf.drawRightString}[align](x, y, line)
-
-    text(left, settings.RECEIPT_ISSUER_NAME, size=14, bold=True)
-    for line in settings.RECEIPT_ISSUER_ADDRESS.split("|"):
-        y -= 5 * mm
-        text(left, line.strip(), size=9)
-    y -= 15 * mm
-    text(left, title, size=20, bold=True)
-    text(right, number, size=12, align="right")
+    styles = _styles()
     issued = issued_at.astimezone(zoneinfo.ZoneInfo(time_zone))
-    y -= 12 * mm
-    for label, value in [(_("Issued"), f"{formats.date_format(issued, 'DATETIME_FORMAT')} "
-                                       f"({time_zone})"), *rows]:
-        text(left, label)
-        text(left + 40 * mm, value)
-        y -= 6 * mm
-    y -= 8 * mm
-    text(left, _("Description"), bold=True)
-    text(right, _("Amount"), bold=True, align="right")
-    y -= 3 * mm
-    pdf.line(left, y, right, y)
-    for description, amount in lines:
-        y -= 7 * mm
-        text(left, description)
-        text(right, amount, align="right")
-    y -= 4 * mm
-    pdf.line(left, y, right, y)
-    y -= 8 * mm
-    text(left, total_label, size=12, bold=True)
-    text(right, total, size=12, bold=True, align="right")
-    y -= 20 * mm
-    text(left, closing, size=9)
-    pdf.showPage()
-    pdf.save()
+    rows = [(_("Issued"), f"{formats.date_format(issued, 'DATETIME_FORMAT')} ({time_zone})"),
+            *rows]
+    heading = Table([[_text(title, styles["title"]), _text(number, styles["number"])]],
+                    colWidths=[WIDTH - 60 * mm, 60 * mm])
+    details = Table([[_text(label, styles["label"]), _text(value, styles["body"])]
+                     for label, value in rows],
+                    colWidths=[LABEL_WIDTH, WIDTH - LABEL_WIDTH])
+    items = Table(
+        [[_text(_("Description"), styles["head"]), _text(_("Amount"), styles["head_amount"])],
+         *[[_text(text, styles["body"]), _text(amount, styles["amount"])]
+           for text, amount in lines],
+         [_text(total_label, styles["total"]), _text(total, styles["total_amount"])]],
+        colWidths=[WIDTH - AMOUNT_WIDTH, AMOUNT_WIDTH], repeatRows=1)
+    for table in (heading, details, items):
+        # The font too, or the table sets the reader's Helvetica in its cells' places.
+        table.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), REGULAR),
+                                   ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                                   ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                                   ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
+    heading.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "BOTTOM")]))  # one baseline
+    details.setStyle(TableStyle([("RIGHTPADDING", (0, 0), (0, -1), 4 * mm),
+                                 ("BOTTOMPADDING", (0, 0), (-1, -1), 2)]))
+    items.setStyle(TableStyle([
+        ("LINEBELOW", (0, 0), (-1, 0), 0.75, RULE),
+        ("LINEABOVE", (0, -1), (-1, -1), 0.75, RULE),
+        ("TOPPADDING", (0, 1), (-1, -1), 6),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 6),
+        ("RIGHTPADDING", (0, 0), (0, -1), 6 * mm),  # descriptions keep off the amounts
+    ]))
+
+    buffer = io.BytesIO()
+    # invariant: the same document gives the same bytes (no creation time, fixed ids);
+    # uncompressed pages: the text of a receipt can be searched as it is.
+    document = BaseDocTemplate(
+        buffer, pagesize=A4, title=f"{title} {number}", author=settings.RECEIPT_ISSUER_NAME,
+        creator=settings.RECEIPT_ISSUER_NAME, invariant=1, pageCompression=0,
+        initialFontName=REGULAR, pageTemplates=[PageTemplate(frames=[Frame(
+            MARGIN, 20 * mm, WIDTH, A4[1] - 45 * mm, leftPadding=0, rightPadding=0,
+            topPadding=0, bottomPadding=0)])])
+    document.build([*_issuer(styles), Spacer(0, 12 * mm), heading, Spacer(0, 6 * mm),
+                    details, Spacer(0, 8 * mm), items, Spacer(0, 14 * mm),
+                    _text(closing, styles["closing"])])
     return buffer.getvalue()
