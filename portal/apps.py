@@ -6,7 +6,9 @@ class PortalConfig(AppConfig):
     name = "portal"
 
     def ready(self) -> None:
-        from . import audit
+        from portal import audit
+
+        from . import checks  # noqa: F401  (registers the deploy checks)
         from .schedules import sweep_rows_after_migrate
 
         # Orders, eSIMs, bundles and tickets keep a history of their changes.

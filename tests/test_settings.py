@@ -7,6 +7,7 @@ exported variables) leaks into what is being checked.
 
 import os
 import secrets
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -194,3 +195,89 @@ app.send_task("billing.tasks.order_activation_sweep")
                                                           "celery.pidbox.exchange"]
     queued = sorted(f.name.split(".", 1)[1] for f in (var_dir / "broker" / "queue").iterdir())
     assert queued == ["celery.msg", "probe@here.celery.pidbox.msg"]
+
+
+# --- `check --deploy` warns about a placeholder receipt issuer ----------------------------
+
+PLACEHOLDER_ISSUERS = [
+    ("RECEIPT_ISSUER_NAME", ""),
+    ("RECEIPT_ISSUER_NAME", "   "),
+    ("RECEIPT_ISSUER_NAME", "eSIM Portal"),  # the old default
+    ("RECEIPT_ISSUER_NAME", "eSIM Portal (demo)"),  # the development settings'
+    ("RECEIPT_ISSUER_NAME", "Your Company Ltd"),
+    ("RECEIPT_ISSUER_NAME", "TODO"),
+    ("RECEIPT_ISSUER_NAME", "某某科技有限公司"),
+    ("RECEIPT_ISSUER_ADDRESS", "Set RECEIPT_ISSUER_ADDRESS"),  # the old default
+    ("RECEIPT_ISSUER_ADDRESS", "1 Example Street|10115 Berlin|Germany"),  # .env.example's
+    ("RECEIPT_ISSUER_ADDRESS", "XXX|XXX"),
+    ("RECEIPT_ISSUER_ADDRESS", "|"),
+    ("RECEIPT_ISSUER_ADDRESS", "Lorem ipsum 1|Berlin"),
+]
+REAL_ISSUER = {"RECEIPT_ISSUER_NAME": "上海漫游通信科技有限公司",
+               "RECEIPT_ISSUER_ADDRESS": "上海市浦东新区世纪大道100号|200120",
+               "RECEIPT_ISSUER_TAX_ID": "91310115MA1K4A1234"}
+
+
+def _issuer_warnings(settings, **values) -> list[str]:
+    from django.core.checks import run_checks
+
+    from portal.checks import TAG
+
+    for name, value in {**REAL_ISSUER, **values}.items():
+        setattr(settings, name, value)
+    return [str(m.id) for m in run_checks(tags=[TAG], include_deployment_checks=True)]
+
+
+@pytest.mark.parametrize(("name", "value"), PLACEHOLDER_ISSUERS)
+def test_a_placeholder_issuer_is_warned_about(settings, name, value):
+    expected = {"RECEIPT_ISSUER_NAME": "esim_portal.W001",
+                "RECEIPT_ISSUER_ADDRESS": "esim_portal.W002"}[name]
+    assert _issuer_warnings(settings, **{name: value}) == [expected]
+
+
+@pytest.mark.parametrize("values", [
+    REAL_ISSUER,
+    {"RECEIPT_ISSUER_NAME": "Nordlicht Mobile GmbH",
+     "RECEIPT_ISSUER_ADDRESS": "Friedrichstrasse 68|10117 Berlin|Germany",
+     "RECEIPT_ISSUER_TAX_ID": ""},  # a tax number is optional
+    {"RECEIPT_ISSUER_NAME": "Testa Telecom S.p.A.",  # "test" only as part of a word
+     "RECEIPT_ISSUER_ADDRESS": "Via Demostene 5|20121 Milano|Italia"},
+])
+def test_a_real_issuer_is_not(settings, values):
+    assert _issuer_warnings(settings, **values) == []
+
+
+def test_a_placeholder_tax_number_is_warned_about(settings):
+    assert _issuer_warnings(settings, RECEIPT_ISSUER_TAX_ID="TBD") == ["esim_portal.W003"]
+
+
+def test_the_issuer_is_checked_only_for_a_deployment(settings):
+    from django.core.checks import run_checks
+
+    settings.RECEIPT_ISSUER_NAME = ""
+    assert not [m for m in run_checks() if str(m.id).startswith("esim_portal.")]
+
+
+def _check_deploy(tmp_path, **env) -> subprocess.CompletedProcess:
+    environment = _clean_env(tmp_path, DJANGO_SETTINGS_MODULE=PRODUCTION,
+                             **_good_secrets(), **env)
+    return _run(["manage.py", "check", "--deploy", "--fail-level", "WARNING",
+                 "--tag", "esim_portal"], environment)
+
+
+def test_check_deploy_fails_on_env_example_s_issuer_and_passes_on_make_check_s(tmp_path):
+    """What an operator sees: .env.example's example issuer fails `check --deploy`; the
+    one `make check` names passes (so `make check` can pass)."""
+    example = read_dotenv(ENV_EXAMPLE)
+    issuer = {k: v for k, v in example.items() if k.startswith("RECEIPT_ISSUER_")}
+    result = _check_deploy(tmp_path, **issuer)
+    assert result.returncode != 0
+    assert "esim_portal.W002" in result.stderr and "RECEIPT_ISSUER_ADDRESS" in result.stderr
+
+    dry_run = subprocess.run(["make", "-n", "check"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=60, check=True).stdout.replace("\\\n", " ")
+    words = shlex.split(next(line for line in dry_run.splitlines() if "check --deploy" in line))
+    named = dict(word.split("=", 1) for word in words if word.startswith("RECEIPT_ISSUER_"))
+    assert set(named) == {"RECEIPT_ISSUER_NAME", "RECEIPT_ISSUER_ADDRESS"}
+    result = _check_deploy(tmp_path, **named)
+    assert result.returncode == 0, result.stderr

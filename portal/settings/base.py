@@ -359,9 +359,12 @@ ALLOW_SIMULATED_PAYMENTS = env_bool("ALLOW_SIMULATED_PAYMENTS", False)
 PORTAL_CURRENCIES = env_list("PORTAL_CURRENCIES", ["USD", "EUR", "CNY"])
 PORTAL_DEFAULT_CURRENCY = env_str("PORTAL_DEFAULT_CURRENCY", PORTAL_CURRENCIES[0])
 SUPPORT_EMAIL = env_str("SUPPORT_EMAIL", "support@localhost")
-# Who issues receipts: the operator's legal name and address ("|" separates lines).
-RECEIPT_ISSUER_NAME = env_str("RECEIPT_ISSUER_NAME", "eSIM Portal")
-RECEIPT_ISSUER_ADDRESS = env_str("RECEIPT_ISSUER_ADDRESS", "Set RECEIPT_ISSUER_ADDRESS")
+# Who issues receipts: the operator's legal name and address ("|" separates lines), and
+# a tax or company registration number where the law wants one on receipts. No defaults:
+# `check --deploy` warns while they are unset or placeholders (portal/checks.py).
+RECEIPT_ISSUER_NAME = env_str("RECEIPT_ISSUER_NAME", "")
+RECEIPT_ISSUER_ADDRESS = env_str("RECEIPT_ISSUER_ADDRESS", "")
+RECEIPT_ISSUER_TAX_ID = env_str("RECEIPT_ISSUER_TAX_ID", "")
 
 LOGGING = {
     "version": 1,
