@@ -8,6 +8,10 @@ from django.utils.translation import gettext_lazy as _
 
 from carrier.client import CarrierError
 from portal.admin import AuditHistoryMixin, OrderAttentionFilter, ReadOnlyAdmin
+from portal.redirects import safe_next
+from support.models import StaffAction
+from support.staff import ActionDoneAlready, staff_action_latest
+from support.staff_forms import GuardedReasonForm
 
 from . import services
 from .gateways import GatewayError
@@ -74,6 +78,11 @@ class OrderAdmin(AuditHistoryMixin, admin.ModelAdmin):
             raise PermissionDenied
         return get_object_or_404(Order, pk=pk)
 
+    def _back(self, request, order):
+        """Where the agent came from (the order's page, or a story page)."""
+        return safe_next(request, request.POST.get("next") or request.GET.get("next"),
+                         reverse("admin:billing_order_change", args=[order.pk]))
+
     def refund_view(self, request, pk):
         """Confirm, then refund through the gateway and issue a credit note."""
         order = self._order_for_action(request, pk)
@@ -87,24 +96,43 @@ class OrderAdmin(AuditHistoryMixin, admin.ModelAdmin):
             else:
                 messages.success(request, _("Order %(number)s refunded.") % {
                     "number": order.number})
-            return redirect(reverse("admin:billing_order_change", args=[order.pk]))
+            return redirect(self._back(request, order))
         context = {**self.admin_site.each_context(request), "order": order, "form": form,
-                   "opts": self.model._meta, "title": _("Refund order %(number)s") % {
-                       "number": order.number}}
+                   "opts": self.model._meta, "next": self._back(request, order),
+                   "title": _("Refund order %(number)s") % {"number": order.number}}
         return TemplateResponse(request, "admin/billing/order/refund.html", context)
 
     def retry_view(self, request, pk):
+        """Confirm with a reason, then ask for another activation attempt (once, however
+        often the form is sent: support/staff.py)."""
         order = self._order_for_action(request, pk)
-        if request.method != "POST":
-            return redirect(reverse("admin:billing_order_change", args=[order.pk]))
-        try:
-            services.order_activation_retry(order_id=order.pk, actor=request.user)
-        except services.OrderError as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(request, _("Activation of %(number)s is being retried.") % {
-                "number": order.number})
-        return redirect(reverse("admin:billing_order_change", args=[order.pk]))
+        kind = StaffAction.Kind.RETRY_ACTIVATION
+        form = GuardedReasonForm(request.POST or None, initial={
+            "since": staff_action_latest(kind=kind, order=order)})
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.order_activation_retry(
+                    order_id=order.pk, actor=request.user, reason=form.cleaned_data["reason"],
+                    since=form.cleaned_data["since"])
+            except ActionDoneAlready as exc:
+                messages.warning(request, str(exc))
+            except services.OrderError as exc:
+                messages.error(request, str(exc))
+            else:
+                messages.success(request, _("Activation of %(number)s is being retried.") % {
+                    "number": order.number})
+            return redirect(self._back(request, order))
+        context = {
+            **self.admin_site.each_context(request), "opts": self.model._meta,
+            "original": order, "form": form, "next": self._back(request, order),
+            "title": _("Retry the activation of %(number)s") % {"number": order.number},
+            "lead": _("Ask the carrier again to activate order %(number)s (%(status)s)%(why)s.")
+            % {"number": order.number, "status": order.get_status_display(),
+               "why": f": {order.failure_reason}" if order.failure_reason else ""},
+            "points": [_("Each step at the carrier is made once, however often it is asked: "
+                         "nothing is applied twice.")],
+            "submit": _("Retry now")}
+        return TemplateResponse(request, "admin/support/staff_action.html", context)
 
 
 @admin.register(Payment)

@@ -28,9 +28,11 @@ from esims.models import ESim
 from notifications.models import Notification
 from notifications.requests import notification_request, notifications_request_for_orders
 from plans.models import Plan
+from portal import audit
 from portal.states import TransitionNotAllowed
 from support.models import StaffAction
 from support.services import staff_action_record
+from support.staff import staff_action_guard
 
 from . import selectors
 from .card_states import card_mark_failed, card_mark_removed, card_mark_saved
@@ -223,7 +225,8 @@ def payment_refund_duplicate(*, payment_id: int) -> Payment:
         return payment
     try:
         reference = get_gateway(payment.gateway).charge_refund(
-            reference=payment.gateway_reference, amount_minor=payment.amount_minor)
+            reference=payment.gateway_reference, amount_minor=payment.amount_minor,
+            idempotency_key=payment_refund_key(payment))
     except GatewayError as exc:
         if exc.retryable:
             raise
@@ -673,51 +676,148 @@ def order_activation_claim_stalled(*, older_than: timedelta, limit: int = 500) -
     return claimed
 
 
-def order_refund(*, order_id: int, actor, reason: str) -> Order:
-    """Refund a paid order in full: take back what it applied at the carrier, refund the
-    payment at the gateway, then (in one transaction) mark it refunded, issue the credit
-    note and record who did it. Every step is safe to repeat, so a refund cut short is
-    finished by doing it again."""
+# A refund claimed longer ago than this belongs to a run that died (between the gateway
+# and the commit, say): the next attempt takes it over. The gateway's refund is keyed on
+# the order (`order_refund_key`), so taking it over never refunds twice.
+REFUND_CLAIM_TIMEOUT = timedelta(minutes=5)
+
+# Recorded on the credit note and in the staff actions when the customer cancels.
+SELF_REFUND_REASON = "Cancelled by the customer"
+
+
+class RefundInProgress(OrderError):
+    """Another request is refunding this order right now."""
+
+
+def order_refund_key(order: Order) -> str:
+    """The gateway's idempotency key for refunding an order: one refund per order."""
+    return f"esim-portal-order-{order.pk}-refund"
+
+
+def payment_refund_key(payment: Payment) -> str:
+    """The key for giving back a payment taken twice (not the order's own refund)."""
+    return f"{payment.idempotency_key}-refund"
+
+
+def order_self_refund(*, order_id: int, customer) -> Order:
+    """The customer cancels their unused new eSIM and gets their money back on the
+    payment method they paid with: `order_refund` as the customer, if
+    `selectors.order_self_refund_refusal` allows it (its reason is raised as an
+    OrderError otherwise), and only if the carrier withdraws the profile."""
+    return order_refund(order_id=order_id, actor=customer, reason=SELF_REFUND_REASON,
+                        by_customer=True)
+
+
+def order_refund(*, order_id: int, actor, reason: str, by_customer: bool = False) -> Order:
+    """Refund a paid order in full, exactly once: withdraw what it applied at the
+    carrier, refund the payment at the gateway, then (in one transaction) mark it
+    refunded, issue the credit note and record who did it and why.
+
+    The order is claimed first (`refund_requested_at`, a conditional update): a second
+    click or a second agent while a refund runs gets RefundInProgress and starts nothing;
+    a claim older than REFUND_CLAIM_TIMEOUT is taken over, so a refund cut short is
+    finished by asking again, and the gateway's refund, keyed on the order, is the same
+    one. A new eSIM's profile is withdrawn (ES2+ cancelOrder) before its bundle is
+    revoked and before any money moves. When a device has downloaded it, support's
+    refund goes on (the profile stays on the device, its plan is revoked), while the
+    customer's (`by_customer`, `order_self_refund`) is refused and changes nothing. A
+    refusal or a failure of the carrier or the gateway is recorded on the order
+    (`refund_failed_at`, `refund_failure`: support's queue), the claim is released and
+    the error raised; a refund that succeeds clears them."""
     order = Order.objects.select_related("esim").get(pk=order_id)
     if order.status == Order.Status.REFUNDED:
         return order
     if order.paid_at is None:
         raise OrderError(_("This order was never paid."))
-    payment = order.payments.get(status=Payment.Status.SUCCEEDED)
-    # Withdraw what the order applied at the carrier, so nothing keeps running unpaid,
-    # and a new eSIM's profile too while no device has it.
-    if order.kind == Order.Kind.TOPUP:
-        if order.completed_at is not None:
-            esim_services.topup_revoke(esim=_order_esim(order), reference=order.number)
-    else:
-        esim_services.bundle_revoke(bundle=order.bundle)
-    if order.kind == Order.Kind.NEW_ESIM:
-        esim_services.esim_cancel_unused(esim=_order_esim(order), call_prefix=order.number)
-    refund_reference = get_gateway(payment.gateway).charge_refund(
-        reference=payment.gateway_reference, amount_minor=payment.amount_minor)
+    if by_customer and order.customer_id != actor.pk:
+        raise OrderError(_("This order is not on your account."))
+    claimed_at = timezone.now()
+    claimed = audit.update_recorded(
+        Order.objects.filter(pk=order_id).exclude(status=Order.Status.REFUNDED)
+        .filter(Q(refund_requested_at__isnull=True)
+                | Q(refund_requested_at__lt=claimed_at - REFUND_CLAIM_TIMEOUT)),
+        values={"refund_requested_at": claimed_at})
+    if not claimed:
+        order = Order.objects.select_related("esim").get(pk=order_id)
+        if order.status == Order.Status.REFUNDED:
+            return order
+        raise RefundInProgress(_("This order is already being refunded."))
+    try:
+        order = Order.objects.select_related("esim").get(pk=order_id)
+        if by_customer:
+            refusal = selectors.order_self_refund_refusal(order, now=claimed_at)
+            if refusal is not None:
+                raise OrderError(refusal)
+        payment = order.payments.get(status=Payment.Status.SUCCEEDED)
+        _order_withdraw_at_carrier(order, by_customer=by_customer)
+        refund_reference = get_gateway(payment.gateway).charge_refund(
+            reference=payment.gateway_reference, amount_minor=payment.amount_minor,
+            idempotency_key=order_refund_key(order))
+    except OrderError:
+        # Refused before anything moved: as if never asked.
+        audit.update_recorded(Order.objects.filter(pk=order_id, refund_requested_at=claimed_at),
+                              values={"refund_requested_at": None})
+        raise
+    except (CarrierError, GatewayError) as exc:
+        log.error("order %s not refunded: %s", order.number, exc)
+        audit.update_recorded(
+            Order.objects.filter(pk=order_id, refund_requested_at=claimed_at),
+            values={"refund_requested_at": None, "refund_failed_at": timezone.now(),
+                    "refund_failure": str(exc)[:255]})
+        raise
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
         if order.status == Order.Status.REFUNDED:
             return order
         now = timezone.now()
         order_mark_refunded(order=order, at=now)
+        audit.update_recorded(Order.objects.filter(pk=order_id),
+                              values={"refund_failed_at": None, "refund_failure": ""})
         note = credit_note_issue(receipt=order.receipt, reason=reason,
                                  refund_reference=refund_reference, at=now)
-        staff_action_record(actor=actor, kind=StaffAction.Kind.REFUND, order=order,
-                            esim=order.esim, note=reason, outcome=note.number)
-    return order
+        staff_action_record(actor=actor, kind=StaffAction.Kind.SELF_REFUND if by_customer
+                            else StaffAction.Kind.REFUND, order=order, esim=order.esim,
+                            note=reason, outcome=note.number)
+    return Order.objects.select_related("esim").get(pk=order_id)
 
 
-def order_activation_retry(*, order_id: int, actor) -> Order:
-    """Support asks for another activation attempt of a failed or stuck paid order."""
+def _order_withdraw_at_carrier(order: Order, *, by_customer: bool) -> None:
+    """Take back at the carrier what the order applied, so nothing runs unpaid. A new
+    eSIM's profile first: cancelOrder is what says whether it is on a device, and a
+    bundle revoked before it could expire the eSIM (the carrier's report of the revoked
+    bundle) and leave the profile released."""
+    if order.kind == Order.Kind.TOPUP:
+        if order.completed_at is not None:
+            esim_services.topup_revoke(esim=_order_esim(order), reference=order.number)
+        return
+    if order.kind == Order.Kind.NEW_ESIM:
+        try:
+            esim_services.esim_cancel_unused(esim=_order_esim(order), call_prefix=order.number)
+        except esim_services.ProfileDownloaded:
+            if by_customer:
+                raise OrderError(_("This eSIM has been downloaded to a device, so it can no "
+                                   "longer be cancelled. Nothing was changed.")) from None
+            # Support refunds it all the same: the profile stays on the device, its plan
+            # is revoked below.
+    esim_services.bundle_revoke(bundle=order.bundle)
+
+
+def order_activation_retry(*, order_id: int, actor, reason: str = "",
+                           since: int | None = None) -> Order:
+    """Support asks for another activation attempt of a failed or stuck paid order, and
+    why. With `since` (the admin's form, support/staff.py), a retry recorded on the order
+    after it raises ActionDoneAlready: the same form sent twice retries once."""
     with transaction.atomic():
         order = Order.objects.select_for_update().get(pk=order_id)
+        if since is not None:
+            staff_action_guard(kind=StaffAction.Kind.RETRY_ACTIVATION, since=since,
+                               order=order)
         try:
             order_activation_retry_mark(order=order)
         except TransitionNotAllowed:
             raise OrderError(_("Only a paid order that is not active yet can be retried.")
                              ) from None
         staff_action_record(actor=actor, kind=StaffAction.Kind.RETRY_ACTIVATION, order=order,
-                            esim=order.esim)
+                            esim=order.esim, note=reason)
         transaction.on_commit(lambda: _enqueue_activation([order_id]))
     return order

@@ -14,6 +14,7 @@ import hmac
 import logging
 import re
 import threading
+import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -338,6 +339,38 @@ def bundles_query(*, iccids: list[str]) -> dict[str, EsimReport | CarrierError]:
 def bundle_revoke(*, reference: str) -> CarrierBundle:
     """Withdraw a bundle (or take a top-up's data back); revoking twice is a no-op."""
     return CarrierBundle.from_json(_api("POST", f"/api/v1/bundles/{reference}/revoke"))
+
+
+def bundle_extend(*, reference: str, extension: str, days: int) -> CarrierBundle:
+    """Move a running bundle's end `days` later. `extension` names this extension: the
+    same one again extends once (the carrier answers the bundle as it is), so a call
+    repeated after a timeout or a double click is safe. Refused (CarrierRejected) for a
+    bundle that is not running, and for an extension reference used otherwise before."""
+    path = f"/api/v1/bundles/{urllib.parse.quote(reference, safe='')}/extend"
+    return CarrierBundle.from_json(_api("POST", path, {"reference": extension, "days": days}))
+
+
+def _profile_suspension(iccid: str, action: str) -> bool:
+    path = f"/api/v1/esims/{urllib.parse.quote(iccid, safe='')}/{action}"
+    suspended = _api("POST", path).get("suspended")
+    if not isinstance(suspended, bool):
+        raise CarrierUnavailable(f"{path}: answer without a usable suspended", code="protocol")
+    return suspended
+
+
+def esim_suspend(*, iccid: str) -> None:
+    """Stop the profile's service at the carrier (no data flows; its plans keep their
+    dates). Suspending twice is a no-op."""
+    if not _profile_suspension(iccid, "suspend"):
+        raise CarrierUnavailable(f"suspend {iccid}: the carrier says it is not suspended",
+                                 code="protocol")
+
+
+def esim_resume(*, iccid: str) -> None:
+    """Give a suspended profile its service back. Resuming twice is a no-op."""
+    if _profile_suspension(iccid, "resume"):
+        raise CarrierUnavailable(f"resume {iccid}: the carrier says it is still suspended",
+                                 code="protocol")
 
 
 _SIGNATURE = re.compile(r"sha256=[0-9a-fA-F]{64}", re.ASCII)

@@ -2,6 +2,8 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -9,6 +11,7 @@ from billing.models import Order
 from portal.admin import AuditHistoryMixin
 from renewals.services import auto_renew_switch_off
 
+from .admin_actions import ESimSupportMixin
 from .models import Bundle, ESim
 
 
@@ -63,8 +66,9 @@ class AutoRenewOffForm(forms.Form):
 
 
 @admin.register(ESim)
-class ESimAdmin(AuditHistoryMixin, admin.ModelAdmin):
-    list_display = ["nickname", "owner", "iccid", "state", "auto_renew", "created_at"]
+class ESimAdmin(ESimSupportMixin, AuditHistoryMixin, admin.ModelAdmin):
+    list_display = ["nickname", "owner", "iccid", "state", "auto_renew", "created_at",
+                    "stories"]
     list_filter = ["state", "auto_renew"]
     search_fields = ["iccid", "owner__email", "owner__phone", "nickname", "orders__number",
                      "eid"]
@@ -116,6 +120,15 @@ class ESimAdmin(AuditHistoryMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("story"))
+    def stories(self, esim):
+        """Where a search by email, phone, ICCID or order number leads: the eSIM's whole
+        story, and its customer's."""
+        return format_html('<a href="{}">{}</a> · <a href="{}">{}</a>',
+                           reverse("admin:esims_esim_story", args=[esim.pk]), _("eSIM"),
+                           reverse("admin:esims_customer_story", args=[esim.owner_id]),
+                           _("customer"))
 
 
 @admin.register(Bundle)

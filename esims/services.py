@@ -14,9 +14,15 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from carrier import client as carrier
+from notifications.models import Notification
+from notifications.requests import About, notifications_request
 from portal.states import TransitionNotAllowed
+from support import services as support_services
+from support.models import StaffAction
+from support.staff import ActionRefused, staff_action_guard
 
 from . import bundle_states, esim_states, selectors
 from .models import Bundle, ESim
@@ -139,25 +145,40 @@ def bundle_revoke(*, bundle: Bundle) -> None:
                                            esim_expired=False)])
 
 
+class ProfileDownloaded(Exception):
+    """A device has the eSIM's profile: it cannot be withdrawn any more."""
+
+
 def esim_cancel_unused(*, esim: ESim, call_prefix: str) -> bool:
-    """Withdraw the profile of a refunded new eSIM that no device has downloaded: it goes
-    back to the carrier's pool and the eSIM is cancelled here. Returns False (and leaves
-    it) when it is on a device already. Safe to repeat: the carrier answers a repeated
-    call identifier with its first answer."""
-    if not esim_states.ESIM.allows(esim.state, ESim.State.CANCELLED) or not esim.iccid:
+    """Withdraw the profile of a new eSIM no device has downloaded (a refund): ES2+
+    cancelOrder puts it back in the carrier's pool and its activation code stops
+    working, then the eSIM is cancelled here. Returns True once it is withdrawn (now, or
+    before), False when there is nothing at the carrier to withdraw (no profile was
+    reserved for it). Raises ProfileDownloaded, changing nothing, when it is installed as
+    far as we know or the carrier answers that a device has downloaded it (the carrier's
+    answer decides: we are told of installs, not of downloads), and CarrierError when
+    the carrier failed. Safe to repeat: the carrier answers a repeated call identifier
+    with its first answer, and "no order left" as withdrawn."""
+    if esim.state == ESim.State.CANCELLED:
+        return True
+    if esim.installed_at is not None or esim.state == ESim.State.INSTALLED:
+        raise ProfileDownloaded(f"eSIM {esim.pk} is installed")
+    if not esim.iccid:
         return False
     try:
         carrier.es2_cancel_order(iccid=esim.iccid, matching_id=esim.matching_id,
                                  call_id=f"{call_prefix}:cancelOrder")
     except carrier.CarrierRejected as exc:
         if exc.code == carrier.ES2_DOWNLOADED:
-            return False
+            raise ProfileDownloaded(f"eSIM {esim.pk}: {exc}") from exc
         if exc.code != carrier.ES2_NOT_ORDERED:
             raise
     try:
         esim_states.esim_cancel(esim_id=esim.pk)
-    except TransitionNotAllowed:  # installed meanwhile (the report came in since)
-        return False
+    except TransitionNotAllowed as moved:
+        # Withdrawn at the carrier all the same. Only the carrier's report of the bundles
+        # that cancelOrder revoked, taken in between, can have moved it (to expired).
+        log.error("eSIM %s withdrawn at the carrier but not cancelled here: %s", esim.pk, moved)
     return True
 
 
@@ -435,3 +456,141 @@ def esim_rename(*, esim: ESim, nickname: str) -> ESim:
     esim.nickname = nickname
     esim.save(update_fields=["nickname", "updated_at"])
     return esim
+
+
+# --- Support's actions on an eSIM (the admin; docs/support-desk.md). Each asks the
+# carrier first, outside any transaction and safe to repeat, then makes its change here
+# and records who did it and why in the same transaction
+# (support.services.staff_action_record). The form's `since` (support/staff.py) makes a
+# form submitted twice act once.
+
+# The most days support may add to a running plan at once.
+EXTEND_DAYS_MAX = 90
+
+
+def esim_extend(*, esim_id: int, days: int, since: int, actor, reason: str) -> Bundle:
+    """Support moves the end of the plan running on the eSIM `days` later, at the carrier
+    and here, and returns the bundle as extended. The plans queued behind it start that
+    much later; the expiry reminders follow the new end (`bundles_changed`) and so does
+    the auto-renewal charge (`esim_renewal_schedule`).
+
+    The extension's reference at the carrier names the bundle, the form (`since`) and
+    the days, so the same form sent again (a double click, a retry after a timeout or
+    after a crash between the carrier's answer and our commit) is the same extension,
+    which the carrier makes once. Raises ActionRefused when no plan runs (one waiting to
+    start has no end yet: it runs its full length from its start), ActionDoneAlready
+    when extended since the form was shown, and CarrierError when the carrier failed or
+    refused: nothing is changed here then, and sending the same form again is safe."""
+    if not 1 <= days <= EXTEND_DAYS_MAX:
+        raise ValueError(f"days must be 1 to {EXTEND_DAYS_MAX}, not {days}")
+    esim = ESim.objects.get(pk=esim_id)
+    staff_action_guard(kind=StaffAction.Kind.EXTEND_VALIDITY, since=since, esim=esim)
+    running = selectors.esim_running_bundle(esim=esim)
+    if running is None or running.ends_at is None:
+        raise ActionRefused(_("No plan is running on this eSIM, so there is no end to move. "
+                              "A plan waiting to start runs its full length from its start."))
+    extension = f"{running.carrier_reference}-ext{since}-{days}d"
+    answer = carrier.bundle_extend(reference=running.carrier_reference, extension=extension,
+                                   days=days)
+    with transaction.atomic():
+        esim = ESim.objects.select_for_update().get(pk=esim_id)
+        staff_action_guard(kind=StaffAction.Kind.EXTEND_VALIDITY, since=since, esim=esim)
+        bundles_take_from_carrier(reports=[CarrierReport(bundle=answer,
+                                                         reported_at=timezone.now())])
+        bundle = Bundle.objects.get(pk=running.pk)
+        if esim.auto_renew:
+            esim_renewal_schedule(esim_id=esim.pk)
+        ends = f"{bundle.ends_at:%Y-%m-%d %H:%M} UTC" if bundle.ends_at else "?"
+        support_services.staff_action_record(
+            actor=actor, kind=StaffAction.Kind.EXTEND_VALIDITY, esim=esim,
+            order=bundle.order, note=reason,
+            outcome=f"+{days} d, ends {ends} (carrier extension {extension})")
+    return bundle
+
+
+def esim_suspend_at_carrier(*, esim_id: int, actor, reason: str) -> None:
+    """Support suspends the eSIM's service at the carrier (no data flows; its plans keep
+    their dates), then here. Raises TransitionNotAllowed, doing nothing, unless it is
+    ready or installed (esims/esim_states.py), and CarrierError when the carrier failed.
+    Should the change here fail after the carrier suspended it (the eSIM moved
+    meanwhile, the record could not be written), the carrier is asked to resume it, so
+    both sides agree and the action can simply be taken again."""
+    esim = ESim.objects.get(pk=esim_id)
+    esim_states.ESIM.check(pk=esim.pk, current=esim.state, to=ESim.State.SUSPENDED)
+    iccid = _carrier_iccid(esim)
+    carrier.esim_suspend(iccid=iccid)
+    try:
+        with transaction.atomic():
+            esim_states.esim_suspend(esim_id=esim.pk)
+            support_services.staff_action_record(actor=actor, kind=StaffAction.Kind.SUSPEND,
+                                                 esim=esim, note=reason)
+    except Exception:
+        if not ESim.objects.filter(pk=esim.pk, state=ESim.State.SUSPENDED).exists():
+            _carrier_undo(carrier.esim_resume, iccid)
+        raise
+
+
+def esim_resume_at_carrier(*, esim_id: int, actor, reason: str) -> str:
+    """Support gives a suspended eSIM its service back, at the carrier then here; returns
+    the state it is in again (installed, or ready if no device has it yet). Raises
+    TransitionNotAllowed, doing nothing, unless it is suspended, and CarrierError when
+    the carrier failed. A failure here after the carrier resumed it suspends it there
+    again (as `esim_suspend_at_carrier` undoes its own)."""
+    esim = ESim.objects.get(pk=esim_id)
+    back_to = ESim.State.INSTALLED if esim.installed_at else ESim.State.READY
+    esim_states.ESIM.check(pk=esim.pk, current=esim.state, to=back_to)
+    iccid = _carrier_iccid(esim)
+    carrier.esim_resume(iccid=iccid)
+    try:
+        with transaction.atomic():
+            state = esim_states.esim_resume(esim_id=esim.pk)
+            support_services.staff_action_record(actor=actor, kind=StaffAction.Kind.RESUME,
+                                                 esim=esim, note=reason)
+    except Exception:
+        if ESim.objects.filter(pk=esim.pk, state=ESim.State.SUSPENDED).exists():
+            _carrier_undo(carrier.esim_suspend, iccid)
+        raise
+    return state
+
+
+def _carrier_undo(call, iccid: str) -> None:
+    """Put the carrier back as it was after our own change failed; if the carrier fails
+    now, the two sides disagree until support acts again, which is logged loudly."""
+    try:
+        call(iccid=iccid)
+    except carrier.CarrierError:
+        log.exception("eSIM %s: the carrier could not be put back after a failed action",
+                      iccid)
+
+
+def esim_install_resend(*, esim_id: int, since: int, actor, reason: str) -> list[int]:
+    """Support sends the "ready to install" message again (install link, QR code page).
+    Returns the ids of the messages made (one per channel the customer gets it on).
+
+    A message is sent once (notifications/models.py), so each copy is a message of its
+    own: about the eSIM's first plan, with the copy's number as its step, in the same
+    transaction as the action's record. The n-th copy can be made only once, and the
+    form's `since` refuses a second submission. Raises ActionRefused when the eSIM is not
+    waiting to be installed (a downloaded profile cannot be downloaded again) or no
+    channel reaches the customer (their address bounced, or they switched it off), and
+    ActionDoneAlready when sent again since the form was shown."""
+    with transaction.atomic():
+        esim = ESim.objects.select_for_update().get(pk=esim_id)
+        staff_action_guard(kind=StaffAction.Kind.RESEND_INSTALL, since=since, esim=esim)
+        first = esim.bundles.order_by("created_at", "pk").first()
+        if esim.state != ESim.State.READY or not esim.activation_code or first is None:
+            raise ActionRefused(_("This eSIM is not waiting to be installed: %(state)s.")
+                                % {"state": esim.get_state_display()})
+        copy = StaffAction.objects.filter(kind=StaffAction.Kind.RESEND_INSTALL,
+                                          esim=esim).count() + 1
+        made = notifications_request(kind=Notification.Kind.ESIM_READY, about=[About(
+            customer_id=esim.owner_id, bundle_id=first.pk, esim_id=esim.pk, threshold=copy)])
+        if not made:
+            raise ActionRefused(_("No message went out: the customer gets this message on "
+                                  "no channel now (their email address bounced, or they "
+                                  "switched these messages off)."))
+        support_services.staff_action_record(
+            actor=actor, kind=StaffAction.Kind.RESEND_INSTALL, esim=esim, note=reason,
+            outcome=f"copy {copy}: notification " + ", ".join(map(str, made)))
+    return made
+

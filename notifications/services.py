@@ -335,6 +335,11 @@ def _bundle_context(bundle: Bundle, *, kind: str) -> dict:
         # The carrier's figure is only as fresh as its last report: the message says when.
         "usage_reported_at": bundle.usage_reported_at,
         "plan_ends_at": bundle.ends_at or bundle_expected_period(bundle).ends_at}
+    if kind == Notification.Kind.ESIM_READY:
+        # A copy support sent again (esims.services.esim_install_resend): about the
+        # eSIM's first plan, it reads as the first message did, about its order.
+        context.update(order=bundle.order,
+                       install_url=base + reverse("esims:install", args=[esim.pk]))
     if kind == Notification.Kind.RENEWAL_UPCOMING:
         context["renewal"] = renewal_preview(esim=esim)
     if kind == Notification.Kind.EXPIRY_REMINDER:

@@ -35,15 +35,9 @@ def test_support_answers_in_admin_and_the_customer_replies(alice_client, slow_or
     ticket = Ticket.objects.get()
     agent = Client()
     agent.force_login(UserFactory(email="agent@example.com", is_staff=True, is_superuser=True))
-    url = reverse("admin:support_ticket_change", args=[ticket.pk])
-    first_message = ticket.messages.get()
-    agent.post(url, {
-        "status": "open",
-        "messages-TOTAL_FORMS": "2", "messages-INITIAL_FORMS": "1",
-        "messages-MIN_NUM_FORMS": "0", "messages-MAX_NUM_FORMS": "1000",
-        "messages-0-id": first_message.pk, "messages-0-ticket": ticket.pk,
-        "messages-1-body": "We are on it: the carrier is slow today.",
-        "messages-1-ticket": ticket.pk, "_save": "Save"})
+    agent.post(reverse("admin:support_ticket_reply", args=[ticket.pk]), {
+        "body": "We are on it: the carrier is slow today.", "reason": "Slow activation",
+        "since_message": ticket.messages.get().pk})
     ticket.refresh_from_db()
     assert ticket.status == Ticket.Status.ANSWERED
     reply = ticket.messages.get(from_staff=True)
