@@ -1,3 +1,4 @@
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -9,6 +10,7 @@ from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.functional import Promise
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from esims.models import ESim
@@ -46,6 +48,13 @@ def receipt_list_for_customer(*, customer):
 def credit_note_get_for_customer(*, customer, number: str) -> CreditNote:
     return get_object_or_404(CreditNote.objects.select_related("receipt__order"),
                              receipt__customer=customer, number=number)
+
+
+def order_credit_note(*, order: Order) -> CreditNote | None:
+    """The credit note of a refunded order, if it has one."""
+    if order.status != Order.Status.REFUNDED:
+        return None
+    return CreditNote.objects.filter(receipt__order=order).first()
 
 
 def receipt_get_for_customer(*, customer, number: str) -> Receipt:
@@ -213,3 +222,81 @@ def order_is_slow(order: Order) -> bool:
         return False
     limit = timedelta(minutes=settings.ACTIVATION_SLOW_AFTER_MINUTES)
     return timezone.now() - order.paid_at > limit
+
+
+# --- Cancelling an unused eSIM (docs/refunds.md) ----------------------------------------
+
+def order_self_refund_deadline(order: Order) -> datetime | None:
+    """The last moment the customer may cancel the order's eSIM themselves."""
+    if order.paid_at is None:
+        return None
+    return order.paid_at + timedelta(days=settings.SELF_REFUND_DAYS)
+
+
+def order_self_refund_refusal(order: Order, *, now: datetime,
+                              other_plans_paid: bool | None = None) -> str | None:
+    """Why the customer may not cancel this order's eSIM and get their money back
+    themselves, or None when they may. The one rule the order page, the eSIM's card, the
+    confirmation page and `billing.services.order_self_refund` all follow.
+
+    Only a new eSIM's order, paid no more than SELF_REFUND_DAYS ago, whose eSIM is ready
+    to install and installed on no device as far as we know, and with no other plan paid
+    for on it (a renewal or a top-up, which support refunds). The carrier has the last
+    word: cancelOrder refused with "downloaded" refuses the refund too. A refund cut
+    short after the profile was withdrawn (the eSIM is cancelled, the money not back
+    yet) may always be finished. `other_plans_paid` is given by callers that read it for
+    many eSIMs at once (`esims_self_refund_orders`); otherwise it is read here."""
+    if order.kind != Order.Kind.NEW_ESIM:
+        return gettext("Renewals and top-ups are not refunded here: contact support.")
+    if order.status == Order.Status.REFUNDED:
+        return gettext("This order is refunded already.")
+    deadline = order_self_refund_deadline(order)
+    esim = order.esim
+    if deadline is None or esim is None:
+        return gettext("This order is not paid.")
+    if esim.state == ESim.State.CANCELLED and esim.installed_at is None:
+        return None  # withdrawn at the carrier already: only the money is left to give back
+    if now > deadline:
+        return gettext("An unused eSIM can be cancelled only within %(days)s days of "
+                       "buying it.") % {"days": settings.SELF_REFUND_DAYS}
+    if esim.installed_at is not None or esim.state == ESim.State.INSTALLED:
+        return gettext("This eSIM is installed on a device, so it can no longer be "
+                       "cancelled.")
+    if order.status == Order.Status.FAILED:
+        return gettext("Our support team is looking at this order and will refund or fix "
+                       "it.")
+    if order.status != Order.Status.COMPLETED or esim.state == ESim.State.PROVISIONING:
+        return gettext("This eSIM is still being prepared. You can cancel it once it is "
+                       "ready to install.")
+    if esim.state != ESim.State.READY:
+        return gettext("This eSIM can no longer be cancelled.")
+    if other_plans_paid is None:
+        other_plans_paid = _other_plans_paid(esim_ids=[esim.pk], new_orders=[order.pk])
+    if other_plans_paid:
+        return gettext("Other plans were bought for this eSIM: contact support to cancel "
+                       "it.")
+    return None
+
+
+def _other_plans_paid(*, esim_ids: list[int], new_orders: list[int]) -> bool:
+    return (Order.objects.filter(esim_id__in=esim_ids, paid_at__isnull=False)
+            .exclude(status=Order.Status.REFUNDED).exclude(pk__in=new_orders).exists())
+
+
+def esims_self_refund_orders(*, esim_ids: list[int], now: datetime) -> dict[int, Order]:
+    """For each of these eSIMs whose customer may cancel it now
+    (`order_self_refund_refusal`), its new-eSIM order: one query for them all."""
+    if not esim_ids:
+        return {}
+    paid = list(Order.objects.filter(esim_id__in=esim_ids, paid_at__isnull=False)
+                .select_related("esim"))
+    unrefunded = Counter(order.esim_id for order in paid
+                         if order.status != Order.Status.REFUNDED)
+    allowed = {}
+    for order in paid:
+        if order.kind != Order.Kind.NEW_ESIM or order.esim_id is None:
+            continue
+        others = unrefunded[order.esim_id] - (order.status != Order.Status.REFUNDED)
+        if order_self_refund_refusal(order, now=now, other_plans_paid=others > 0) is None:
+            allowed[order.esim_id] = order
+    return allowed

@@ -25,6 +25,7 @@ urlpatterns = [
          name="simulated_authenticate"),
     path("<str:number>/", views.order_detail, name="order"),
     path("<str:number>/progress/", views.order_progress, name="order_progress"),
+    path("<str:number>/cancel/", views.order_cancel, name="order_cancel"),
     path("<str:number>/pay/", views.pay, name="pay"),
     path("<str:number>/return/<int:payment_id>/", views.payment_return, name="payment_return"),
 ]

@@ -7,9 +7,12 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from carrier.client import CarrierError
 from esims import selectors as esim_selectors
+from esims.models import ESim
 from plans.selectors import CatalogueFilter, plan_get_for_sale, plan_list
 from plans.views import chosen_currency
+from portal.formatting import money
 from portal.redirects import safe_next
 
 from . import selectors, services
@@ -143,7 +146,10 @@ def order_list(request):
 @login_required
 def order_detail(request, number):
     order = selectors.order_get_for_customer(customer=request.user, number=number)
-    return render(request, "billing/order_detail.html", _order_context(order))
+    return render(request, "billing/order_detail.html", {
+        **_order_context(order),
+        "can_cancel": selectors.order_self_refund_refusal(order, now=timezone.now()) is None,
+        "credit_note": selectors.order_credit_note(order=order)})
 
 
 @login_required
@@ -157,6 +163,43 @@ def _order_context(order):
     return {"order": order, "steps": selectors.order_steps(order),
             "settled": selectors.order_is_settled(order),
             "slow": selectors.order_is_slow(order)}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def order_cancel(request, number):
+    """Cancel an unused new eSIM and get the money back: a page that says what it
+    means, then the POST that does it (`services.order_self_refund`)."""
+    order = selectors.order_get_for_customer(customer=request.user, number=number)
+    if request.method == "POST":
+        try:
+            order = services.order_self_refund(order_id=order.pk, customer=request.user)
+        except services.OrderError as exc:
+            messages.error(request, str(exc))
+        except (CarrierError, GatewayError):
+            order = selectors.order_get_for_customer(customer=request.user, number=number)
+            if order.esim is not None and order.esim.state == ESim.State.CANCELLED:
+                messages.error(request, _(
+                    "Your eSIM is cancelled, but the payment provider has not confirmed the "
+                    "refund yet. Our support team has been told and will make sure you get "
+                    "the money back; you can also try again in a few minutes."))
+            else:
+                messages.error(request, _("We could not reach the carrier or the payment "
+                                          "provider. Nothing was changed; try again in a "
+                                          "few minutes."))
+        else:
+            if order.status == Order.Status.REFUNDED:
+                messages.success(request, _(
+                    "Your eSIM is cancelled and %(amount)s is on its way back to the payment "
+                    "method you paid with.") % {"amount": money(order.amount_minor,
+                                                                order.currency)})
+        return redirect("billing:order", number=order.number)
+    refusal = selectors.order_self_refund_refusal(order, now=timezone.now())
+    if order.status == Order.Status.REFUNDED:
+        return redirect("billing:order", number=order.number)
+    return render(request, "billing/order_cancel.html", {
+        "order": order, "refusal": refusal,
+        "deadline": selectors.order_self_refund_deadline(order)})
 
 
 @login_required

@@ -8,7 +8,9 @@ a digest of its cards' keys, the customer viewing it, language, time zone and pa
 cached card or page can therefore never be stale, nor shown to anyone else: anything it
 shows that changes makes a new key, so a copy in each process's memory is always right.
 What changes with the clock alone (days left, "updated 12 min ago") is put in the key as
-the text shown, in steps of a minute at least, so the cache still serves most requests.
+the text shown, in steps of a minute at least, so the cache still serves most requests;
+so is whether an eSIM ready to install may still be cancelled and refunded (its order's
+number, or None), which ends SELF_REFUND_DAYS after payment.
 
 Nothing a visitor can vary at will is in a key, so nothing they send fills the cache: the
 page reads no query parameter, and is rendered as if asked for without one. A parameter
@@ -22,6 +24,7 @@ rendered afresh and never stored, so a message is shown once, and only to its re
 
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache as cache_on_first_use
 
@@ -35,8 +38,10 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from modeltranslation.utils import build_localized_fieldname
 
+from billing import selectors as billing_selectors
 from plans.models import Plan
 from portal.formatting import usage_age
+from renewals.selectors import renewal_offer
 
 from . import selectors
 from .models import Bundle, ESim, days_left
@@ -70,30 +75,48 @@ def _facts_sql() -> str:
             f"ORDER BY e.created_at, e.id, b.created_at, b.id")
 
 
-def _card_facts(*, owner) -> tuple[list[tuple[int, str]], dict[int, str]]:
-    """(eSIM id, cache key) for each of the owner's cards, in dashboard order; and for
-    each bundle, how fresh its usage figure reads now ("updated 12 min ago"). That text
-    changes with the clock, not with the data, so it is a fact of the card's key: a card
-    rendered a minute ago is never served with a stale age."""
+@dataclass
+class CardFacts:
+    """What the cards show besides their rows: how fresh each bundle's usage reads now
+    (by bundle id), and the order to cancel for each eSIM its customer may still cancel
+    and get refunded (by eSIM id)."""
+
+    ages: dict[int, str] = field(default_factory=dict)
+    refundable: dict[int, str] = field(default_factory=dict)
+
+
+def _card_facts(*, owner) -> tuple[list[tuple[int, str]], CardFacts]:
+    """(eSIM id, cache key) for each of the owner's cards, in dashboard order; and what
+    else the cards show (CardFacts). How fresh a usage figure reads ("updated 12 min
+    ago") changes with the clock, not with the data, so it is a fact of the card's key:
+    a card rendered a minute ago is never served with a stale age. Whether an eSIM ready
+    to install may still be cancelled and refunded changes with the clock too
+    (`billing.selectors.order_self_refund_refusal`): it is asked of those eSIMs only, in
+    one more query, and is a fact of their keys."""
     with connection.cursor() as cursor:
         cursor.execute(_facts_sql(), [*selectors.LIVE_STATES, owner.pk, ESim.State.CANCELLED])
         rows = cursor.fetchall()
     now = timezone.now()
-    prefix = f"esim-card:4:{translation.get_language()}:{timezone.get_current_timezone_name()}"
+    state_at = _ESIM_FACTS.index("state")
+    ready = sorted({row[0] for row in rows if row[state_at] == ESim.State.READY})
+    card_facts = CardFacts(refundable={
+        esim_id: order.number for esim_id, order in
+        billing_selectors.esims_self_refund_orders(esim_ids=ready, now=now).items()})
+    prefix = f"esim-card:5:{translation.get_language()}:{timezone.get_current_timezone_name()}"
     facts: dict[int, list] = {}
-    ages: dict[int, str] = {}
     for row in rows:
         esim_facts = row[:len(_ESIM_FACTS)]
         bundle_facts = row[len(_ESIM_FACTS):len(_ESIM_FACTS) + len(_BUNDLE_FACTS)]
         plan_names = row[len(_ESIM_FACTS) + len(_BUNDLE_FACTS):]
-        entry = facts.setdefault(esim_facts[0], [esim_facts])
+        entry = facts.setdefault(esim_facts[0], [esim_facts,
+                                                 card_facts.refundable.get(esim_facts[0])])
         if bundle_facts[0] is not None:
             reported_at, ends_at = (_aware(t) for t in bundle_facts[-2:])
             age = usage_age(reported_at, now)
-            ages[bundle_facts[0]] = age
+            card_facts.ages[bundle_facts[0]] = age
             entry.append((*bundle_facts[:-2], reported_at, age, ends_at,
                           days_left(ends_at, now), *plan_names))
-    return [(pk, f"{prefix}:{_digest(entry)}") for pk, entry in facts.items()], ages
+    return [(pk, f"{prefix}:{_digest(entry)}") for pk, entry in facts.items()], card_facts
 
 
 def _aware(at: datetime | None) -> datetime | None:
@@ -106,19 +129,24 @@ def _digest(value) -> str:
     return hashlib.blake2b(repr(value).encode(), digest_size=16).hexdigest()
 
 
-def _render_card(esim: ESim, ages: dict[int, str]) -> str:
+def _render_card(esim: ESim, card_facts: CardFacts) -> str:
+    """One card, from its eSIM with its live bundles and what its key was made with."""
     live = selectors.esim_live_bundles(esim)
     bundle = selectors.bundle_current(live)
     if bundle is not None:
         # The age its key was made with, not one read from the clock again a moment later.
-        bundle.usage_age = ages.get(bundle.pk)  # type: ignore[attr-defined]
-    queued = [b for b in selectors.bundles_queued(live) if b != bundle]
+        bundle.usage_age = card_facts.ages.get(bundle.pk)  # type: ignore[attr-defined]
+    # Each plan bought and waiting, with when it starts (known once the running plan's
+    # end is: the key holds that end and each plan's validity).
+    queued = [(b, selectors.bundle_expected_period(b, live=live).starts_at)
+              for b in selectors.bundles_queued(live) if b != bundle]
     return render_to_string("esims/_card.html", {
         "esim": esim, "bundle": bundle, "queued": queued,
+        "offer": renewal_offer(esim, live), "refund_order": card_facts.refundable.get(esim.pk),
         "topup_target": selectors.bundle_topup_target(live), "csrf_token": CSRF_PLACEHOLDER})
 
 
-def _cards_html(*, owner, keys: list[tuple[int, str]], ages: dict[int, str]) -> str:
+def _cards_html(*, owner, keys: list[tuple[int, str]], card_facts: CardFacts) -> str:
     """The owner's cards in order, rendering only those not cached yet."""
     cache = caches["cards"]
     cached = cache.get_many([key for _pk, key in keys]) if keys else {}
@@ -126,7 +154,7 @@ def _cards_html(*, owner, keys: list[tuple[int, str]], ages: dict[int, str]) -> 
     if missing:
         esims = selectors.esim_list_for_dashboard(owner=owner).filter(pk__in=missing)
         key_of = dict(keys)
-        fresh = {key_of[esim.pk]: _render_card(esim, ages) for esim in esims}
+        fresh = {key_of[esim.pk]: _render_card(esim, card_facts) for esim in esims}
         cache.set_many(fresh)
         cached.update(fresh)
     return "".join(cached[key] for _pk, key in keys if key in cached)
@@ -148,7 +176,7 @@ def dashboard_response(request, render_page: Callable[[str, PageRequest], str]) 
     """The signed-in customer's dashboard. `render_page(cards_html, page_request)` renders
     the page around the cards, for the customer signed in, with `page_request` standing
     for the request in its templates; it runs only when this exact page is not cached."""
-    keys, ages = _card_facts(owner=request.user)
+    keys, card_facts = _card_facts(owner=request.user)
     cache = caches["cards"]
     # The frame may show who is signed in (and a customer's cards may be identical to
     # another's, or absent): the viewer is part of what the page shows.
@@ -158,7 +186,7 @@ def dashboard_response(request, render_page: Callable[[str, PageRequest], str]) 
     has_flash = len(messages.get_messages(request)) > 0
     page = None if has_flash else cache.get(page_key)
     if page is None:
-        page = render_page(_cards_html(owner=request.user, keys=keys, ages=ages),
+        page = render_page(_cards_html(owner=request.user, keys=keys, card_facts=card_facts),
                            PageRequest(request.path))
         if not has_flash:
             cache.set(page_key, page)

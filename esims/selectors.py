@@ -152,20 +152,28 @@ def esim_running_bundle(*, esim: ESim) -> Bundle | None:
 
 @dataclass(frozen=True)
 class RenewalPeriod:
+    """When a plan runs, and what it follows (templates/billing/_period.html words it)."""
+
     starts_at: datetime | None  # None: not known yet (the eSIM is not installed)
     ends_at: datetime | None
     after_current: bool  # queued behind a running plan: starts earlier if its data runs out
+    # ... and behind a plan already bought that waits to run too: it starts after that one.
+    after_queued: bool = False
 
 
 def renewal_period(*, esim: ESim, validity_days: int, now: datetime) -> RenewalPeriod:
     """When a plan bought now for this eSIM would run: after the running plan and any
-    plans already waiting, or from now when nothing runs (docs/renewals.md)."""
+    plans already waiting, or from now when nothing runs, or when what runs has ended by
+    the clock already (its end not reported yet: it cannot start in the past)
+    (docs/renewals.md)."""
     live = esim_live_bundles(esim)
     length = timedelta(days=validity_days)
     start = paid_until(live)
-    if start is not None:
-        return RenewalPeriod(starts_at=start, ends_at=start + length, after_current=True)
-    if not live and esim.state in (ESim.State.INSTALLED, ESim.State.EXPIRED):
+    if start is not None and start > now:
+        return RenewalPeriod(starts_at=start, ends_at=start + length, after_current=True,
+                             after_queued=bool(bundles_queued(live)))
+    if start is not None or (not live and esim.state in (ESim.State.INSTALLED,
+                                                         ESim.State.EXPIRED)):
         return RenewalPeriod(starts_at=now, ends_at=now + length, after_current=False)
     return RenewalPeriod(starts_at=None, ends_at=None, after_current=bool(live))
 
@@ -184,7 +192,7 @@ def bundle_expected_period(bundle: Bundle, *, live: list[Bundle] | None = None) 
     if start is None:
         return RenewalPeriod(starts_at=None, ends_at=None, after_current=bool(before))
     return RenewalPeriod(starts_at=start, ends_at=start + timedelta(days=bundle.validity_days),
-                         after_current=True)
+                         after_current=True, after_queued=bool(bundles_queued(before)))
 
 
 def esim_last_plan_code(*, esim: ESim) -> str | None:

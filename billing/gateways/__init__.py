@@ -68,9 +68,12 @@ class Gateway(Protocol):
 
     def charge_retrieve(self, *, reference: str) -> GatewayCharge: ...
 
-    def charge_refund(self, *, reference: str, amount_minor: int) -> str:
+    def charge_refund(self, *, reference: str, amount_minor: int, idempotency_key: str) -> str:
         """Refund a succeeded charge in full; returns the refund's reference. Refunding
-        the same charge again returns the same reference and moves no money."""
+        the same charge again returns the same reference and moves no money. The key
+        names the refund (an order's, `billing.services.order_refund_key`; a payment
+        taken twice, `payment_refund_key`): a call repeated after a timeout or a crash
+        with the same key is the same refund at the gateway."""
 
     # Saved cards, for auto-renewal.
     def card_setup_start(self, *, customer, return_url: str) -> str:

@@ -48,7 +48,10 @@ class SimulatedGateway:
         return _as_charge(SimulatedCharge.objects.get(reference=reference))
 
     @transaction.atomic
-    def charge_refund(self, *, reference: str, amount_minor: int) -> str:
+    def charge_refund(self, *, reference: str, amount_minor: int, idempotency_key: str) -> str:
+        """A charge is refunded once, in full, under its row's lock: a repeat (with its
+        key, or any other) finds it refunded, returns the same reference and moves no
+        money. An order has one succeeded charge, so this is one refund per order."""
         charge = SimulatedCharge.objects.select_for_update().get(reference=reference)
         if charge.status == SimulatedCharge.Status.SUCCEEDED:
             charge.status = SimulatedCharge.Status.REFUNDED

@@ -249,7 +249,7 @@ class StripeGateway:
             intent = stripe_client().v1.payment_intents.retrieve(reference)
         return charge_from_intent(intent)
 
-    def charge_refund(self, *, reference: str, amount_minor: int) -> str:
+    def charge_refund(self, *, reference: str, amount_minor: int, idempotency_key: str) -> str:
         client = stripe_client()
         with _stripe_errors("refund a payment"):
             # A refund already made (by an earlier try, or in the dashboard) is the refund.
@@ -257,9 +257,12 @@ class StripeGateway:
                     params={"payment_intent": reference, "limit": 100}).data:
                 if refund.status in ("succeeded", "pending", "requires_action"):
                     return refund.id
+            # Two calls racing past the list (one after a crash, say) are the same refund
+            # at Stripe by the key; localstripe ignores it, so the portal's own claim on
+            # the order (`order_refund`) keeps them from racing there.
             refund = client.v1.refunds.create(
                 params={"payment_intent": reference, "amount": amount_minor},
-                options={"idempotency_key": f"esim-portal-refund-{reference}"})
+                options={"idempotency_key": idempotency_key})
         return refund.id
 
     def intent_for_page(self, *, reference: str) -> IntentForPage:

@@ -76,8 +76,9 @@ def test_saving_a_card_and_switching_on_schedules_the_charge_and_the_notice(
 
     content = alice_client.get(response["Location"]).content.decode()
     assert "Auto-renewal is on." in content
-    assert "Next charge: <strong>US$18.00</strong>" in content  # what and how much
-    assert f"{esim.renew_at:%-d %b %Y, %H:%M}" in content  # when (alice is on UTC)
+    # When (alice is on UTC), how much, for what (docs/renewals.md).
+    assert f"Next charge: <strong>{esim.renew_at:%-d %b %Y, %H:%M}</strong>" in content
+    assert "US$18.00 for Japan month, from" in content
     dashboard = alice_client.get(reverse("esims:dashboard")).content.decode()
     assert "Auto-renewal on" in dashboard
 

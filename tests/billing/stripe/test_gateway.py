@@ -307,12 +307,35 @@ def test_a_repeated_off_session_call_sends_the_same_idempotency_key(saved_card, 
 def test_refunding_twice_makes_one_refund(localstripe, payment):
     localstripe.pay(payment.gateway_reference)
     gateway = stripe_gateway()
-    first = gateway.charge_refund(reference=payment.gateway_reference, amount_minor=800)
-    second = gateway.charge_refund(reference=payment.gateway_reference, amount_minor=800)
+    key = services.order_refund_key(payment.order)
+    first = gateway.charge_refund(reference=payment.gateway_reference, amount_minor=800,
+                                  idempotency_key=key)
+    second = gateway.charge_refund(reference=payment.gateway_reference, amount_minor=800,
+                                   idempotency_key=key)
     assert first == second and first.startswith("re_")
     refunds = stripe_client().v1.refunds.list(
         params={"payment_intent": payment.gateway_reference}).data
     assert [r.id for r in refunds] == [first] and refunds[0].amount == 800
+
+
+def test_a_refund_carries_the_orders_idempotency_key(localstripe, payment):
+    """Stripe makes a refund repeated with the same key one refund (localstripe ignores
+    keys: there the portal's claim on the order keeps it single)."""
+    localstripe.pay(payment.gateway_reference)
+    keys = []
+
+    class Recording(stripe.RequestsClient):
+        def request(self, method, url, headers, post_data=None):
+            if method == "post" and url.endswith("/v1/refunds"):
+                keys.append(headers.get("Idempotency-Key"))
+            return super().request(method, url, headers, post_data)
+
+    client = stripe.StripeClient(SECRET_KEY, base_addresses={"api": localstripe.url},
+                                 http_client=Recording())
+    with mock.patch("billing.gateways.stripe.stripe_client", return_value=client):
+        stripe_gateway().charge_refund(reference=payment.gateway_reference, amount_minor=800,
+                                       idempotency_key=services.order_refund_key(payment.order))
+    assert keys == [f"esim-portal-order-{payment.order.pk}-refund"]
 
 
 # --- Errors: can a retry help? ---------------------------------------------------------
