@@ -8,6 +8,7 @@ from django.utils.translation import gettext_lazy as _
 
 from carrier.client import CarrierError
 from portal.admin import AuditHistoryMixin, OrderAttentionFilter, ReadOnlyAdmin
+from portal.formatting import money
 from portal.redirects import safe_next
 from support.models import StaffAction
 from support.staff import ActionDoneAlready, staff_action_latest
@@ -32,12 +33,26 @@ class PaymentInline(admin.TabularInline):
     can_delete = False
     # A tuple: a list would be typed by `fields`' declaration (field groups) and then not
     # fit `readonly_fields` (names only).
-    fields = readonly_fields = ("gateway", "gateway_reference", "amount_minor", "currency",
-                                "status", "failure_code", "failure_message", "refunded_at",
-                                "created_at")
+    fields = readonly_fields = ("gateway", "gateway_reference", "amount", "status",
+                                "failure_code", "failure_message", "refunded_at", "created_at")
 
     def has_add_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("amount"))
+    def amount(self, payment: Payment) -> str:
+        return money(payment.amount_minor, payment.currency)
+
+
+# Amounts in lists as customers read them ("US$8.00"), not in minor units.
+@admin.display(description=_("amount"), ordering="amount_minor")
+def amount(row: Order | Payment) -> str:
+    return money(row.amount_minor, row.currency)
+
+
+@admin.display(description=_("total"), ordering="total_minor")
+def total(row: Receipt | CreditNote) -> str:
+    return money(row.total_minor, row.currency)
 
 
 class RefundForm(forms.Form):
@@ -47,8 +62,8 @@ class RefundForm(forms.Form):
 
 @admin.register(Order)
 class OrderAdmin(AuditHistoryMixin, admin.ModelAdmin):
-    list_display = ["number", "customer", "kind", "plan", "amount_minor", "currency", "status",
-                    "created_at", "paid_at"]
+    list_display = ["number", "customer", "kind", "plan", amount, "status", "created_at",
+                    "paid_at"]
     list_filter = [OrderAttentionFilter, "status", "kind", "currency"]
     search_fields = ["number", "customer__email", "customer__phone", "esim__iccid"]
     list_select_related = ["customer", "plan"]
@@ -137,8 +152,8 @@ class OrderAdmin(AuditHistoryMixin, admin.ModelAdmin):
 
 @admin.register(Payment)
 class PaymentAdmin(admin.ModelAdmin):
-    list_display = ["order", "gateway", "status", "failure_code", "amount_minor",
-                    "currency", "created_at", "refunded_at", "gateway_reference"]
+    list_display = ["order", "gateway", "status", "failure_code", amount, "created_at",
+                    "refunded_at", "gateway_reference"]
     list_filter = ["status", "gateway", "failure_code"]
     search_fields = ["order__number", "gateway_reference", "order__customer__email"]
     list_select_related = ["order"]
@@ -153,7 +168,7 @@ class PaymentAdmin(admin.ModelAdmin):
 
 @admin.register(Receipt)
 class ReceiptAdmin(ReadOnlyAdmin):
-    list_display = ["number", "order", "customer", "total_minor", "currency", "issued_at"]
+    list_display = ["number", "order", "customer", total, "issued_at"]
     list_filter = ["year", "currency"]
     search_fields = ["number", "order__number", "customer__email"]
     list_select_related = ["order", "customer"]
@@ -161,7 +176,7 @@ class ReceiptAdmin(ReadOnlyAdmin):
 
 @admin.register(CreditNote)
 class CreditNoteAdmin(ReadOnlyAdmin):
-    list_display = ["number", "receipt", "total_minor", "currency", "reason", "issued_at"]
+    list_display = ["number", "receipt", total, "reason", "issued_at"]
     search_fields = ["number", "receipt__number", "receipt__order__number"]
     list_select_related = ["receipt"]
 

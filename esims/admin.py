@@ -9,6 +9,7 @@ from django.utils.translation import ngettext
 
 from billing.models import Order
 from portal.admin import AuditHistoryMixin
+from portal.formatting import money
 from renewals.services import auto_renew_switch_off
 
 from .admin_actions import ESimSupportMixin
@@ -37,8 +38,8 @@ class OrderInline(admin.TabularInline):
     can_delete = False
     show_change_link = True
     # A tuple, as in BundleInline.
-    fields = readonly_fields = ("number", "kind", "plan", "status", "amount_minor", "currency",
-                                "paid_at", "payments", "receipt", "credit_note")
+    fields = readonly_fields = ("number", "kind", "plan", "status", "amount", "paid_at",
+                                "payments", "receipt", "credit_note")
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -46,6 +47,10 @@ class OrderInline(admin.TabularInline):
     def get_queryset(self, request):
         return (super().get_queryset(request).select_related("plan", "receipt__credit_note")
                 .prefetch_related("payments"))
+
+    @admin.display(description=_("amount"))
+    def amount(self, order):
+        return money(order.amount_minor, order.currency)
 
     @admin.display(description=_("payments"))
     def payments(self, order):

@@ -224,3 +224,18 @@ class TestReceiptPdf:
         receipt = paid(OrderFactory(customer=alice)).receipt
         url = reverse("billing:receipt_pdf", args=[receipt.number])
         assert alice_client.get(url).content == alice_client.get(url).content
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_amounts_as_money_not_minor_units(client, alice):
+    client.force_login(UserFactory(email="agent@example.com", is_staff=True, is_superuser=True))
+    order = paid(OrderFactory(customer=alice, currency="JPY", amount_minor=1200))
+    credit_note_issue(receipt=order.receipt, reason="test", refund_reference="re_1",
+                      at=timezone.now())
+    for page in ("billing_order_changelist", "billing_payment_changelist",
+                 "billing_receipt_changelist", "billing_creditnote_changelist"):
+        assert "JP¥1,200" in client.get(reverse(f"admin:{page}")).content.decode(), page
+    assert "JP¥1,200" in client.get(
+        reverse("admin:billing_order_change", args=[order.pk])).content.decode()
+    assert "JP¥1,200" in client.get(
+        reverse("admin:esims_esim_change", args=[order.esim.pk])).content.decode()
