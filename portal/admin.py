@@ -5,11 +5,13 @@ from allauth.account.utils import get_next_redirect_url
 from auditlog.mixins import AuditlogHistoryAdminMixin
 from auditlog.models import LogEntry
 from django.contrib import admin
+from django.contrib.admin.exceptions import NotRegistered
 from django.db import models
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import formats
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.timezone import localtime
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
@@ -56,13 +58,13 @@ class AuditHistoryMixin(AuditlogHistoryAdminMixin):
     audit_history_shown = 10
 
     def get_readonly_fields(self, request, obj=None):
-        fields = tuple(super().get_readonly_fields(request, obj))  # type: ignore[misc]
+        fields = tuple(super().get_readonly_fields(request, obj))
         return (*fields, "audit_history") if obj is not None else fields
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = [
             (name, {**options, "fields": [f for f in options["fields"] if f != "audit_history"]})
-            for name, options in super().get_fieldsets(request, obj)]  # type: ignore[misc]
+            for name, options in super().get_fieldsets(request, obj)]
         if obj is not None:
             fieldsets.append((_("History"), {"fields": ["audit_history"]}))
         return fieldsets
@@ -89,7 +91,7 @@ class AuditHistoryMixin(AuditlogHistoryAdminMixin):
 def _changes_html(entry: LogEntry):
     if entry.action == LogEntry.Action.CREATE:
         return _("Created")
-    return format_html_join(format_html("<br>"), "{}: {} → {}", (
+    return format_html_join(mark_safe("<br>"), "{}: {} → {}", (
         (change.label, _value(change.old), _value(change.new))
         for change in audit.entry_changes(entry)))
 
@@ -116,8 +118,9 @@ class OrderAttentionFilter(admin.SimpleListFilter):
                 (queue.REFUND_REFUSED, _("Refund refused"))]
 
     def queryset(self, request, queryset):
-        if self.value() in (queue.STUCK, queue.FAILED, queue.REFUND_REFUSED):
-            return queryset.filter(queue.order_attention(self.value()))
+        kind = self.value()
+        if kind in (queue.STUCK, queue.FAILED, queue.REFUND_REFUSED):
+            return queryset.filter(queue.order_attention(kind))
         return queryset
 
 
@@ -148,7 +151,7 @@ def _support_queue(request: HttpRequest) -> list[dict[str, Any]]:
     def may_view(model: type[models.Model]) -> bool:
         try:
             return admin.site.get_model_admin(model).has_view_permission(request)
-        except admin.sites.NotRegistered:
+        except NotRegistered:
             return False
 
     items: list[dict[str, Any]] = []

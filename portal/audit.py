@@ -136,18 +136,18 @@ def _record(before: list[models.Model], *, values: Mapping[str, Any],
         return
     # A value computed by the database (F() + 1, Coalesce) is read back, for the rows
     # changed, in one query.
-    computed = [model._meta.get_field(name).attname for name in audited
+    computed = [_attname(model, name) for name in audited
                 if hasattr(values[name], "resolve_expression")]
     fresh = ({row["pk"]: row for row in model._default_manager.filter(
         pk__in=[row.pk for row in before]).values("pk", *computed)} if computed else {})
-    json_changes = settings.AUDITLOG_STORE_JSON_CHANGES
+    json_changes = getattr(settings, "AUDITLOG_STORE_JSON_CHANGES", False)
     cid = get_cid()
     content_type = ContentType.objects.get_for_model(model)
     entries = []
     for old in before:
         new = copy.copy(old)
         for name in audited:
-            attname = model._meta.get_field(name).attname
+            attname = _attname(model, name)
             if attname in computed:
                 setattr(new, attname, fresh[old.pk][attname])
             else:
@@ -170,6 +170,12 @@ def _record(before: list[models.Model], *, values: Mapping[str, Any],
     LogEntry.objects.bulk_create(entries)
 
 
+def _attname(model: type[models.Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field)  # a concrete column, as UPDATE sets
+    return field.attname
+
+
 def _with_actor(entries: list[LogEntry]) -> None:
     """Fill in who acted and from where, exactly as auditlog does for the entries its
     signals save: its context (the middleware during a request, or `set_actor`) listens
@@ -188,7 +194,7 @@ def audit_entries_for(objects: Iterable[models.Model]) -> QuerySet[LogEntry]:
     with their actors; one query (content types come from Django's cache)."""
     by_model: dict[type[models.Model], set[int]] = defaultdict(set)
     for obj in objects:
-        by_model[obj._meta.concrete_model].add(obj.pk)
+        by_model[obj._meta.concrete_model or type(obj)].add(obj.pk)
     if not by_model:
         return LogEntry.objects.none()
     where = Q()

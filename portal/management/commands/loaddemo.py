@@ -4,6 +4,7 @@ from django.db import transaction
 
 from plans.models import Plan, PlanPrice
 from portal import demo_catalogue as demo
+from support.roles import roles_sync, user_make_support_agent
 
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-esim-2026"  # noqa: S105 (a published demo login)
@@ -22,11 +23,14 @@ class Command(BaseCommand):
             self._plan(sort_order, code, names, "global", demo.GLOBAL,
                        ("Added to your current plan", "加入当前套餐"), 1, "day", mb, None, None,
                        prices, is_topup=True)
-        self._user(DEMO_EMAIL, DEMO_PASSWORD, staff=False)
-        self._user(STAFF_EMAIL, STAFF_PASSWORD, staff=True)
+        self._user(DEMO_EMAIL, DEMO_PASSWORD)
+        # The support login is a support agent (support/roles.py), not a superuser: it
+        # reaches customers, orders, eSIMs and tickets, not the catalogue or permissions.
+        roles_sync()
+        user_make_support_agent(user=self._user(STAFF_EMAIL, STAFF_PASSWORD))
         self.stdout.write(f"Loaded {len(demo.PLANS)} plans and {len(demo.TOPUPS)} top-ups; "
                           f"demo customer {DEMO_EMAIL} / "
-                          f"{DEMO_PASSWORD}; support {STAFF_EMAIL} / {STAFF_PASSWORD} "
+                          f"{DEMO_PASSWORD}; support agent {STAFF_EMAIL} / {STAFF_PASSWORD} "
                           "(signs in at /accounts/login/, then the admin at /staff/).")
 
     def _plan(self, sort_order, code, names, scope, countries, coverage, days, kind, mb,
@@ -50,13 +54,12 @@ class Command(BaseCommand):
             PlanPrice.objects.update_or_create(plan=plan, currency=currency,
                                                defaults={"amount_minor": amount})
 
-    def _user(self, email, password, *, staff):
+    def _user(self, email, password):
         from allauth.account.models import EmailAddress
 
         user = get_user_model().objects.filter(email=email).first()
         if user is None:
-            user = get_user_model().objects.create_user(email=email, password=password,
-                                                        is_staff=staff, is_superuser=staff)
+            user = get_user_model().objects.create_user(email=email, password=password)
         # Both sign in through allauth (staff too), which wants a confirmed address.
         EmailAddress.objects.update_or_create(user=user, email=email,
                                               defaults={"verified": True, "primary": True})
