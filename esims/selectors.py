@@ -187,7 +187,8 @@ def bundle_expected_period(bundle: Bundle, *, live: list[Bundle] | None = None) 
                              after_current=False)
     if live is None:
         live = list(live_bundles().filter(esim=bundle.esim_id))
-    before = [b for b in live if b.created_at <= bundle.created_at and b.pk != bundle.pk]
+    # Those before it in run order (`live_bundles`: by creation, then id).
+    before = [b for b in live if (b.created_at, b.pk) < (bundle.created_at, bundle.pk)]
     start = paid_until(before)
     if start is None:
         return RenewalPeriod(starts_at=None, ends_at=None, after_current=bool(before))
