@@ -125,11 +125,19 @@ def test_retry_a_failed_activation(agent_client, alice, carrier, settings,
     tasks.order_activate.delay(order.pk)
     assert Order.objects.get(pk=order.pk).status == Order.Status.FAILED
     settings.CARRIER_API_KEY = carrier.api_key
+    url = reverse("admin:billing_order_retry", args=[order.pk])
+    page = agent_client.get(url).content.decode()
+    assert 'name="reason"' in page and Order.objects.get(pk=order.pk).status == "failed"
+    assert agent_client.post(url, {"reason": "", "since": 0}).status_code == 200  # needed
+    assert Order.objects.get(pk=order.pk).status == Order.Status.FAILED
     with django_capture_on_commit_callbacks(execute=True):
-        agent_client.post(reverse("admin:billing_order_retry", args=[order.pk]))
+        for _ in range(2):  # a double click retries once
+            agent_client.post(url, {"reason": "Carrier fixed the key", "since": 0})
     order.refresh_from_db()
     assert order.status == Order.Status.COMPLETED and order.failure_reason == ""
-    assert StaffAction.objects.get().kind == "retry_activation"
+    action = StaffAction.objects.get()
+    assert (action.kind, action.note, action.order) == (
+        "retry_activation", "Carrier fixed the key", order)
 
 
 @pytest.fixture
@@ -255,3 +263,338 @@ def test_the_customer_sees_and_downloads_the_credit_note(agent_client, alice_cli
     alice_client.force_login(bob)
     assert alice_client.get(reverse("billing:credit_note_pdf",
                                     args=[note.number])).status_code == 404
+
+
+# --- The support desk's actions on an eSIM, by an agent who is not a superuser --------
+
+@pytest.fixture
+def desk_client():
+    """A support agent with view and change on eSIMs, orders and tickets, and view on
+    customers: what the actions need, and nothing more."""
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    client = Client()
+    client.agent = UserFactory(email="desk@example.com", is_staff=True)
+    client.agent.user_permissions.add(*Permission.objects.filter(
+        codename__in=["view_esim", "change_esim", "view_order", "change_order",
+                      "view_ticket", "change_ticket", "view_user"]))
+    client.force_login(client.agent)
+    return client
+
+
+def bundle_at_carrier(carrier, reference):
+    iccid = Bundle.objects.get(carrier_reference=reference).esim.iccid
+    bundles = carrier.app.test_client().get(f"/api/v1/esims/{iccid}/bundles", headers={
+        "X-API-Key": carrier.api_key}).json["bundles"]
+    return {bundle["reference"]: bundle for bundle in bundles}[reference]
+
+
+def carrier_end(carrier, bundle):
+    from datetime import datetime
+
+    return datetime.fromisoformat(bundle_at_carrier(carrier, bundle.carrier_reference)["end"]
+                                  .replace("Z", "+00:00"))
+
+
+@pytest.fixture
+def running(installed_esim):
+    """Alice's installed eSIM, its week plan running, auto-renewal on."""
+    from esims.services import esim_renewal_schedule
+
+    ESim.objects.filter(pk=installed_esim.pk).update(auto_renew=True,
+                                                     renewal_plan=installed_esim.orders.get().plan)
+    esim_renewal_schedule(esim_id=installed_esim.pk)
+    return ESim.objects.get(pk=installed_esim.pk)
+
+
+def extend(client, esim, days=5, reason="Network outage in Kyoto", since=0, **extra):
+    return client.post(reverse("admin:esims_esim_extend", args=[esim.pk]),
+                       {"days": days, "reason": reason, "since": since}, **extra)
+
+
+def test_extend_moves_the_end_at_the_carrier_and_here_once(desk_client, carrier, running,
+                                                          settings):
+    from datetime import timedelta
+
+    bundle = Bundle.objects.get(esim=running)
+    end, renew_at, reminder = bundle.ends_at, running.renew_at, running.reminder_due_at
+    page = desk_client.get(reverse("admin:esims_esim_extend", args=[running.pk]))
+    assert page.status_code == 200 and 'name="days"' in page.content.decode()
+
+    first = extend(desk_client, running, follow=True)
+    second = extend(desk_client, running, follow=True)  # the same form, sent again
+    assert "Extended by 5 days" in first.content.decode()
+    assert "Done already since this form was opened" in second.content.decode()
+
+    bundle.refresh_from_db()
+    assert bundle.ends_at == end + timedelta(days=5)
+    assert carrier_end(carrier, bundle) == bundle.ends_at
+    esim = ESim.objects.get(pk=running.pk)
+    assert esim.renew_at == renew_at + timedelta(days=5)  # the auto-renewal charge follows
+    # The expiry reminders follow the new end (a "7 days left" now fits in the plan).
+    assert reminder is not None and esim.reminder_due_at != reminder
+    assert esim.reminder_due_at in {bundle.ends_at - timedelta(days=days)
+                                    for days in settings.REMINDER_DAYS}
+    action = StaffAction.objects.get()
+    assert (action.actor, action.kind, action.esim, action.note) == (
+        desk_client.agent, "extend_validity", running, "Network outage in Kyoto")
+    assert action.order == bundle.order and "+5 d" in action.outcome
+
+    # A new form (it names the extension just made) extends again.
+    since = action.pk
+    extend(desk_client, running, days=2, since=since)
+    bundle.refresh_from_db()
+    assert bundle.ends_at == end + timedelta(days=7) == carrier_end(carrier, bundle)
+    assert StaffAction.objects.count() == 2
+
+
+@pytest.mark.parametrize("fields", [
+    {"days": 0}, {"days": 91}, {"days": -1}, {"days": "five"}, {"days": ""},
+    {"reason": ""}, {"reason": "   "}, {"reason": "x" * 256}, {"since": ""}, {"since": -3},
+    {"since": "abc"},
+])
+def test_extend_refuses_what_is_malformed_and_changes_nothing(desk_client, carrier, running,
+                                                              fields):
+    bundle = Bundle.objects.get(esim=running)
+    data = {"days": 5, "reason": "Outage", "since": 0, **fields}
+    response = desk_client.post(reverse("admin:esims_esim_extend", args=[running.pk]), data)
+    assert response.status_code == 200 and "errorlist" in response.content.decode()
+    assert Bundle.objects.get(pk=bundle.pk).ends_at == bundle.ends_at
+    assert carrier_end(carrier, bundle) == bundle.ends_at
+    assert not StaffAction.objects.exists()
+
+
+def test_extend_when_the_carrier_is_down_says_so_and_the_same_form_can_be_sent_again(
+        desk_client, carrier, running, settings):
+    from datetime import timedelta
+
+    bundle = Bundle.objects.get(esim=running)
+    settings.CARRIER_URL = "http://127.0.0.1:9"  # nobody listens
+    response = extend(desk_client, running)
+    assert response.status_code == 200
+    assert "The carrier did not do it" in response.content.decode()
+    assert Bundle.objects.get(pk=bundle.pk).ends_at == bundle.ends_at
+    assert not StaffAction.objects.exists()
+
+    settings.CARRIER_URL = carrier.url
+    extend(desk_client, running)
+    assert Bundle.objects.get(pk=bundle.pk).ends_at == bundle.ends_at + timedelta(days=5)
+
+
+def test_extend_cut_short_after_the_carrier_is_finished_by_sending_the_form_again(
+        desk_client, carrier, running, monkeypatch):
+    """The carrier extended, then recording failed here (nothing committed): sending the
+    same form again names the same extension, which the carrier does not make twice."""
+    from datetime import timedelta
+
+    from support import services as support_services
+
+    bundle = Bundle.objects.get(esim=running)
+    record = support_services.staff_action_record
+
+    def broken(**kwargs):
+        raise RuntimeError("the staff action could not be written")
+
+    monkeypatch.setattr(support_services, "staff_action_record", broken)
+    with pytest.raises(RuntimeError):
+        extend(desk_client, running)
+    assert Bundle.objects.get(pk=bundle.pk).ends_at == bundle.ends_at  # rolled back here
+    assert carrier_end(carrier, bundle) == bundle.ends_at + timedelta(days=5)
+
+    monkeypatch.setattr(support_services, "staff_action_record", record)
+    extend(desk_client, running)
+    bundle.refresh_from_db()
+    assert bundle.ends_at == carrier_end(carrier, bundle)
+    assert carrier_end(carrier, bundle) == Bundle.objects.get(pk=bundle.pk).ends_at
+    assert StaffAction.objects.count() == 1
+
+
+def test_extend_without_a_running_plan_is_refused(desk_client, alice):
+    esim = ESimFactory(owner=alice, state=ESim.State.READY)
+    response = extend(desk_client, esim, follow=True)
+    assert "No plan is running on this eSIM" in response.content.decode()
+    assert not StaffAction.objects.exists()
+
+
+def profile_suspended(carrier, esim):
+    return profile_at_carrier(carrier, esim.iccid)["suspended"]
+
+
+def test_suspend_and_resume_at_the_carrier(desk_client, carrier, running):
+    suspend_url = reverse("admin:esims_esim_suspend", args=[running.pk])
+    resume_url = reverse("admin:esims_esim_resume", args=[running.pk])
+    assert 'name="reason"' in desk_client.get(suspend_url).content.decode()
+    assert desk_client.post(suspend_url, {"reason": ""}).status_code == 200  # needs a reason
+    assert not profile_suspended(carrier, running)
+
+    first = desk_client.post(suspend_url, {"reason": "Phone stolen"}, follow=True)
+    again = desk_client.post(suspend_url, {"reason": "Phone stolen"}, follow=True)
+    assert "Suspended at the carrier" in first.content.decode()
+    assert "Not done: the eSIM is Suspended now." in again.content.decode()
+    assert ESim.objects.get(pk=running.pk).state == ESim.State.SUSPENDED
+    assert profile_suspended(carrier, running)
+
+    response = desk_client.post(resume_url, {"reason": "Phone found"}, follow=True)
+    assert "the eSIM is Installed again" in response.content.decode()
+    assert ESim.objects.get(pk=running.pk).state == ESim.State.INSTALLED
+    assert not profile_suspended(carrier, running)
+    assert list(StaffAction.objects.order_by("pk").values_list("kind", "note", "actor")) == [
+        ("suspend", "Phone stolen", desk_client.agent.pk),
+        ("resume", "Phone found", desk_client.agent.pk)]
+
+
+def test_a_suspension_that_cannot_be_recorded_is_undone_at_the_carrier(
+        desk_client, carrier, running, monkeypatch):
+    from support import services as support_services
+
+    def broken(**kwargs):
+        raise RuntimeError("the staff action could not be written")
+
+    monkeypatch.setattr(support_services, "staff_action_record", broken)
+    with pytest.raises(RuntimeError):
+        desk_client.post(reverse("admin:esims_esim_suspend", args=[running.pk]),
+                         {"reason": "Phone stolen"})
+    assert ESim.objects.get(pk=running.pk).state == ESim.State.INSTALLED
+    assert not profile_suspended(carrier, running)  # both sides agree: not suspended
+
+
+def test_resend_install_instructions_sends_a_new_copy_once_per_form(
+        desk_client, new_esim_order, django_capture_on_commit_callbacks, mailoutbox):
+    from notifications.models import Notification
+
+    esim = new_esim_order.esim
+    ready = Notification.objects.get(kind="esim_ready")
+    assert ready.status == Notification.Status.SENT  # the first one went out
+    mailoutbox.clear()
+    url = reverse("admin:esims_esim_resend_install", args=[esim.pk])
+    with django_capture_on_commit_callbacks(execute=True):
+        first = desk_client.post(url, {"reason": "Customer lost the email", "since": 0},
+                                 follow=True)
+        again = desk_client.post(url, {"reason": "Customer lost the email", "since": 0},
+                                 follow=True)
+    assert "go out again to alice@example.com" in first.content.decode()
+    assert "Done already" in again.content.decode()
+    assert len(mailoutbox) == 1
+    copy = mailoutbox[0]
+    assert copy.to == ["alice@example.com"] and "ready to install" in copy.subject
+    assert reverse("esims:install", args=[esim.pk]) in copy.body
+    assert "My phone" in copy.subject  # the order's nickname, as in the first message
+    action = StaffAction.objects.get()
+    assert (action.kind, action.esim, action.note) == (
+        "resend_install", esim, "Customer lost the email")
+
+    # Asked again with a new form: another copy.
+    with django_capture_on_commit_callbacks(execute=True):
+        desk_client.post(url, {"reason": "Still not found", "since": action.pk})
+    assert len(mailoutbox) == 2
+    assert Notification.objects.filter(kind="esim_ready").count() == 3
+
+
+def test_resend_install_instructions_of_an_installed_esim_is_refused(desk_client, running):
+    response = desk_client.post(reverse("admin:esims_esim_resend_install", args=[running.pk]),
+                                {"reason": "why not", "since": 0}, follow=True)
+    assert "not waiting to be installed" in response.content.decode()
+    assert not StaffAction.objects.exists()
+
+
+def test_switch_auto_renewal_off_on_one_esim_with_a_reason(desk_client, running):
+    url = reverse("admin:esims_esim_auto_renew_off", args=[running.pk])
+    for _ in range(2):
+        response = desk_client.post(url, {"reason": "Asked on the phone"}, follow=True)
+    assert "Auto-renewal was off already" in response.content.decode()
+    assert not ESim.objects.get(pk=running.pk).auto_renew
+    assert StaffAction.objects.get().kind == "auto_renew_off"
+
+
+def test_actions_go_back_to_the_story_they_were_started_from(desk_client, running):
+    story = reverse("admin:esims_customer_story", args=[running.owner_id])
+    page = desk_client.get(story).content.decode()
+    suspend = reverse("admin:esims_esim_suspend", args=[running.pk])
+    assert suspend in page
+    form = desk_client.get(suspend, {"next": story}).content.decode()
+    assert f'name="next" value="{story}"' in form
+    response = desk_client.post(suspend, {"reason": "Lost", "next": story})
+    assert response.status_code == 302 and response["Location"] == story
+    response = desk_client.post(reverse("admin:esims_esim_resume", args=[running.pk]),
+                                {"reason": "Found", "next": "https://evil.example/"})
+    assert response["Location"] == reverse("admin:esims_esim_change", args=[running.pk])
+
+
+def test_an_agent_without_the_change_right_cannot_act(client, running, alice):
+    from django.contrib.auth.models import Permission
+
+    viewer = UserFactory(email="viewer@example.com", is_staff=True)
+    viewer.user_permissions.add(*Permission.objects.filter(
+        codename__in=["view_esim", "view_order", "view_ticket", "view_user"]))
+    client.force_login(viewer)
+    from support.models import Ticket
+
+    ticket = Ticket.objects.create(customer=alice, subject="Help")
+    order = running.orders.get()
+    for url, data in (
+            (reverse("admin:esims_esim_extend", args=[running.pk]),
+             {"days": 5, "reason": "x", "since": 0}),
+            (reverse("admin:esims_esim_suspend", args=[running.pk]), {"reason": "x"}),
+            (reverse("admin:esims_esim_resend_install", args=[running.pk]),
+             {"reason": "x", "since": 0}),
+            (reverse("admin:esims_esim_auto_renew_off", args=[running.pk]), {"reason": "x"}),
+            (reverse("admin:billing_order_refund", args=[order.pk]), {"reason": "x"}),
+            (reverse("admin:billing_order_retry", args=[order.pk]), {"reason": "x", "since": 0}),
+            (reverse("admin:support_ticket_reply", args=[ticket.pk]),
+             {"body": "hi", "reason": "x", "since_message": 0})):
+        assert client.get(url).status_code == 403, url
+        assert client.post(url, data).status_code == 403, url
+    assert not StaffAction.objects.exists()
+    assert ESim.objects.get(pk=running.pk).auto_renew
+    # What they may see, they see, without the action links.
+    page = client.get(reverse("admin:esims_esim_story", args=[running.pk])).content.decode()
+    assert reverse("admin:esims_esim_extend", args=[running.pk]) not in page
+
+
+def test_actions_need_the_csrf_token(running):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(UserFactory(email="boss@example.com", is_staff=True, is_superuser=True))
+    response = client.post(reverse("admin:esims_esim_suspend", args=[running.pk]),
+                           {"reason": "Lost"})
+    assert response.status_code == 403
+    assert ESim.objects.get(pk=running.pk).state == ESim.State.INSTALLED
+
+
+def test_reply_to_a_ticket_is_recorded_with_its_reason_once(desk_client, alice,
+                                                            django_capture_on_commit_callbacks,
+                                                            mailoutbox):
+    from support.models import Ticket
+    from support.services import ticket_open, ticket_reply
+
+    ticket = ticket_open(customer=alice, subject="No data", body="Nothing works.")
+    url = reverse("admin:support_ticket_reply", args=[ticket.pk])
+    page = desk_client.get(url).content.decode()
+    assert "Nothing works." in page and 'name="reason"' in page
+    since = ticket.messages.get().pk
+    data = {"body": "Please restart the phone.", "reason": "First answer",
+            "since_message": since}
+    with django_capture_on_commit_callbacks(execute=True):
+        first = desk_client.post(url, data, follow=True)
+        again = desk_client.post(url, data, follow=True)
+    assert "Reply sent to alice@example.com." in first.content.decode()
+    assert "Answered already since this form was opened" in again.content.decode()
+    ticket.refresh_from_db()
+    assert ticket.status == Ticket.Status.ANSWERED
+    assert ticket.messages.filter(from_staff=True).count() == 1
+    assert len(mailoutbox) == 1
+    action = StaffAction.objects.get()
+    assert (action.kind, action.ticket, action.note, action.actor) == (
+        "ticket_reply", ticket, "First answer", desk_client.agent)
+
+    # The customer wrote since the agent opened the form: nothing is sent.
+    latest = ticket.messages.order_by("-pk").first().pk
+    ticket_reply(ticket=ticket, author=alice, body="Still nothing.", from_staff=False)
+    response = desk_client.post(url, {"body": "Try again", "reason": "r",
+                                      "since_message": latest}, follow=True)
+    assert "The customer wrote again since this form was opened" in response.content.decode()
+    assert ticket.messages.filter(from_staff=True).count() == 1
+    assert desk_client.post(url, {"body": "", "reason": "r",
+                                  "since_message": latest}).status_code == 200
