@@ -2,7 +2,10 @@ import re
 from dataclasses import dataclass
 
 from django import forms
+from django.conf import settings
+from django.template.defaultfilters import filesizeformat
 from django.utils import formats
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from billing.models import Order
@@ -27,6 +30,12 @@ class ScreenshotField(forms.FileField):
     def clean(self, data, initial=None):
         upload = super().clean(data, initial)
         return screenshot_check(upload) if upload else None
+
+
+def _screenshot_help() -> str:
+    """Said beside the field, with this portal's size limit."""
+    return gettext("A PNG, JPEG or WebP image of what you see, at most %(max)s.") % {
+        "max": filesizeformat(settings.SUPPORT_ATTACHMENT_MAX_BYTES)}
 
 
 @dataclass(frozen=True)
@@ -89,13 +98,14 @@ class TicketForm(forms.Form):
     subject = forms.CharField(label=_("Subject"), max_length=200, strip=True)
     body = forms.CharField(label=_("How can we help?"), widget=forms.Textarea(attrs={"rows": 5}),
                            max_length=5000, strip=True)
-    screenshot = ScreenshotField(help_text=_("A PNG, JPEG or WebP image of what you see."))
+    screenshot = ScreenshotField()
     # The help article the customer came from, if any.
     help = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, customer, esims=(), orders=(), about: About | None = None,
                  **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["screenshot"].help_text = _screenshot_help()
         self.customer = customer
         self.fields["about"].widget.choices = about_choices(
             esims=esims, orders=orders, about=about or About())
@@ -117,4 +127,8 @@ class TicketForm(forms.Form):
 class ReplyForm(forms.Form):
     body = forms.CharField(label=_("Your reply"), widget=forms.Textarea(attrs={"rows": 4}),
                            max_length=5000, strip=True)
-    screenshot = ScreenshotField(help_text=_("A PNG, JPEG or WebP image of what you see."))
+    screenshot = ScreenshotField()
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["screenshot"].help_text = _screenshot_help()

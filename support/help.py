@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from babel.lists import format_list
 from django.conf import settings
 from django.http import Http404
-from django.template.defaultfilters import filesizeformat
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.functional import Promise
@@ -240,7 +239,7 @@ def _settings_shown() -> tuple:
             settings.ACTIVATION_SLOW_AFTER_MINUTES, settings.ACTIVATION_GIVE_UP_AFTER_HOURS,
             settings.SELF_REFUND_DAYS, settings.USAGE_POLL_MINUTES,
             tuple(settings.REMINDER_DAYS), tuple(settings.DATA_ALERT_PERCENTS),
-            settings.SUPPORT_ATTACHMENT_MAX_BYTES, settings.SUPPORT_EMAIL)
+            settings.SUPPORT_EMAIL)
 
 
 def _number(value: float) -> str:
@@ -265,7 +264,6 @@ def help_facts() -> dict[str, object]:
         "reminder_days": format_list([str(d) for d in settings.REMINDER_DAYS], locale=locale),
         "data_alert_percents": format_list([f"{p}%" for p in settings.DATA_ALERT_PERCENTS],
                                            locale=locale),
-        "attachment_max": filesizeformat(settings.SUPPORT_ATTACHMENT_MAX_BYTES),
         "support_email": settings.SUPPORT_EMAIL,
     }
 

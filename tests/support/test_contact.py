@@ -108,6 +108,7 @@ def test_from_an_esim_the_form_shows_it_attached_and_the_ticket_is_about_it(
     assert "About your eSIM “Mum&#x27;s iPad”" in html
     assert f'<option value="esim:{esim.pk}" selected>' in html
     assert page.context["form"]["subject"].value() == "About my eSIM “Mum's iPad”"
+    assert f"at most {filesizeformat(5 * 1024 * 1024)}" in html  # the limit, beside the field
 
     response = ask(alice_client, f"esim:{esim.pk}", query=f"?esim={esim.pk}")
     ticket = Ticket.objects.get()
