@@ -66,6 +66,10 @@ def closed_email(user_id: int) -> str:
 
 def account_close_refusal(*, user: User) -> str | None:
     """Why the customer may not close the account right now, or None when they may."""
+    if user.is_staff or user.is_superuser:
+        # Staff actions and the audit trail name their author; erasing one would leave
+        # them unattributed.
+        return _("A staff account is closed by an administrator, not here.")
     if Order.objects.filter(customer=user, status__in=[Order.Status.PAID,
                                                         Order.Status.ACTIVATING]).exists():
         return _("An eSIM or a plan you paid for is still being set up at the carrier. "

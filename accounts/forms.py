@@ -1,5 +1,6 @@
 from django import forms
 from django.conf import settings
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from . import services
@@ -15,7 +16,7 @@ class PreferencesForm(forms.ModelForm):
     currency = forms.ChoiceField(label=_("Currency"), choices=currency_choices)
     # Grouped by region, each zone its offset and city in the page's language; the
     # value stays the IANA name (accounts/time_zones.py).
-    time_zone = forms.ChoiceField(label=_("Time zone"))
+    time_zone = forms.ChoiceField(label=capfirst(User._meta.get_field("time_zone").verbose_name))
 
     class Meta:
         model = User

@@ -9,6 +9,7 @@ from allauth.mfa.models import Authenticator
 from allauth.usersessions.models import UserSession
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import PhoneVerification, User
@@ -68,10 +69,12 @@ def everything_of(customer: User) -> Everything:
         gateway_reference=f"sim_refunded_reference_{customer.pk}",
         amount_minor=refunded.amount_minor, currency=refunded.currency,
         status=Payment.Status.SUCCEEDED)
-    receipt, refunded_receipt = receipts_issue(paid=[(order, payment),
-                                                     (refunded, refund_payment)])
-    credit_note = credit_note_issue(receipt=refunded_receipt, reason="Asked for",
-                                    refund_reference=f"re_secret_reference_{customer.pk}", at=now)
+    with transaction.atomic():  # as when an order is paid: the counters are locked
+        receipt, refunded_receipt = receipts_issue(paid=[(order, payment),
+                                                         (refunded, refund_payment)])
+        credit_note = credit_note_issue(
+            receipt=refunded_receipt, reason="Asked for",
+            refund_reference=f"re_secret_reference_{customer.pk}", at=now)
     notification = Notification.objects.create(
         customer=customer, kind=Notification.Kind.ORDER_PAID, channel="email", order=order,
         recipient=customer.email, status=Notification.Status.SENT, sent_at=now)

@@ -2,6 +2,8 @@
 nobody signs in again (accounts/closing.py, docs/accounts.md)."""
 
 import re
+import threading
+import time
 from datetime import timedelta
 from unittest import mock
 
@@ -14,10 +16,12 @@ from auditlog.models import LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core import mail
 from django.core.files.storage import default_storage
+from django.db import connection, connections
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import closing
 from accounts.closing import AccountCloseRefused, account_close
 from accounts.models import PhoneVerification, User
 from billing.gateways import GatewayError, GatewayRetryableError
@@ -164,6 +168,57 @@ def test_closing_twice_is_harmless(client, alice):
     assert Ticket.objects.get(pk=held.ticket.pk).status == Ticket.Status.CLOSED
 
 
+def _wait_until_someone_waits_for_a_lock() -> None:
+    with connection.cursor() as cursor:
+        for _ in range(100):
+            cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = "
+                           "'Lock' AND datname = current_database()")
+            if cursor.fetchone()[0]:
+                return
+            time.sleep(0.1)
+    raise AssertionError("the second close never waited for the first")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_closes_at_once_close_it_once(alice, monkeypatch):
+    """A double click from two tabs: the first holds the customer's row while it erases;
+    the second waits for it, then finds the account closed and does nothing."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks need PostgreSQL")
+    held = everything_of(alice)
+    inside, release = threading.Event(), threading.Event()
+    real = closing._erase
+
+    def slow(user):
+        inside.set()
+        assert release.wait(10)
+        return real(user)
+
+    outcomes: list[bool] = []
+
+    def first():
+        try:
+            outcomes.append(account_close(user=User.objects.get(pk=alice.pk)))
+        finally:
+            connections.close_all()
+
+    monkeypatch.setattr(closing, "_erase", slow)
+    thread = threading.Thread(target=first)
+    thread.start()
+    assert inside.wait(10)
+    monkeypatch.setattr(closing, "_erase", real)
+    second = threading.Thread(target=lambda: outcomes.append(
+        account_close(user=User.objects.get(pk=alice.pk))) or connections.close_all())
+    second.start()
+    _wait_until_someone_waits_for_a_lock()
+    release.set()
+    thread.join(10)
+    second.join(10)
+    assert sorted(outcomes) == [False, True]
+    assert _closed(alice).email == f"closed-{alice.pk}@invalid"
+    assert TicketMessage.objects.get(ticket=held.ticket).body == "My plan did not renew."
+
+
 def test_without_ticking_the_box_nothing_happens(client, alice):
     client.force_login(alice)
     client.post(reverse("accounts:close"), {})  # asks for the password first
@@ -286,6 +341,13 @@ def test_the_audit_trail_forgets_nicknames_and_where_the_customer_was(alice):
     assert "Alice" not in entry.object_repr and held.esim.iccid in entry.object_repr
     assert (entry.actor_email, entry.remote_addr) == (f"closed-{alice.pk}@invalid", None)
     assert not LogEntry.objects.filter(actor_email="alice@example.com").exists()
+
+
+def test_a_staff_account_is_not_closed_here(client):
+    agent = User.objects.create_user("agent@example.com", PASSWORD, is_staff=True)
+    with pytest.raises(AccountCloseRefused, match="administrator"):
+        account_close(user=agent)
+    assert _closed(agent).is_active and _closed(agent).email == "agent@example.com"
 
 
 def test_only_for_the_signed_in_customer_by_post(client):
