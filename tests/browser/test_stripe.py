@@ -14,6 +14,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from billing import services
 from billing.gateways import get_gateway
 from billing.models import Order, Payment, PaymentMethod
+from tests.browser.axe import assert_accessible
 from tests.factories import OrderFactory, PlanFactory, UserFactory
 from tests.localstripe import (  # noqa: F401 (fixtures)
     CARD_3DS,
@@ -78,10 +79,13 @@ def confirm_at_localstripe(browser, localstripe):
 
 
 def both_widths(browser, screenshot, name):
+    """Screenshots, and axe-core's check (tests/browser/axe.py), at both widths."""
     browser.execute_script("window.scrollTo(0, 0)")
     screenshot(f"{name}-phone")
+    assert_accessible(browser, f"{name} at 390 px")
     browser.set_window_size(1280, 900)
     screenshot(f"{name}-desktop")
+    assert_accessible(browser, f"{name} at 1280 px")
     browser.set_window_size(390, 844)
 
 
@@ -123,6 +127,7 @@ def test_a_declined_card_says_why(stripe_browser, live_server, localstripe, scre
     alert = browser.find_element(By.CSS_SELECTOR, "[role=alert]")
     assert "Your bank declined the payment" in alert.text
     screenshot("stripe-declined-phone")
+    assert_accessible(browser, "pay page after a decline at Stripe")
     order.refresh_from_db()
     assert order.status == Order.Status.PENDING_PAYMENT
     # Trying again opens a new payment; this time the card needs 3-D Secure, and passes.
@@ -191,3 +196,4 @@ def test_a_payment_page_without_stripe_js_says_so(stripe_browser, live_server, l
     button = stripe_browser.find_element(By.CSS_SELECTOR, "form[data-action=card] button")
     assert not button.is_enabled()
     screenshot("stripe-no-stripe-js-phone")
+    assert_accessible(stripe_browser, "stripe pay page without Stripe.js")
