@@ -169,7 +169,17 @@ class Step:
 
 
 def order_steps(order: Order) -> list[Step]:
-    """The order's journey as the customer sees it, for the live order page."""
+    """The order's journey as the customer sees it, for the live order page. A refunded
+    order shows the steps it got through, then the refund."""
+    steps = _order_steps(order)
+    if order.status != Order.Status.REFUNDED:
+        return steps
+    return [*(step for step in steps if step.state == StepState.DONE),
+            Step(_("Refunded to the payment method you paid with"), StepState.DONE,
+                 order.refunded_at)]
+
+
+def _order_steps(order: Order) -> list[Step]:
     S = StepState
     esim = order.esim
     failed = order.status == Order.Status.FAILED

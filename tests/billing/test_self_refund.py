@@ -123,7 +123,10 @@ def test_an_unused_esim_is_cancelled_and_refunded_once(alice, alice_client, boug
     # The order page shows the refund and its credit note, and no more cancel offer.
     page = order_page(alice_client, bought)
     assert reverse("billing:credit_note_pdf", args=[note.number]) in page
-    assert "Cancel and refund" not in page
+    assert "Cancel and refund" not in page and "Install your eSIM" not in page
+    # Its steps end with the refund, nothing left "in progress".
+    assert "Refunded to the payment method you paid with" in page
+    assert "in progress" not in page and 'data-settled="true"' in page
     assert alice_client.get(cancel_url(bought)).status_code == 302
 
 
