@@ -32,8 +32,8 @@ RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')"
     CARRIER_API_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
     CARRIER_CALLBACK_SECRET="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
         python manage.py collectstatic --noinput \
-    && mkdir -p /app/var/broker /data/carrier \
-    && chown portal:portal /app/var /data/carrier \
+    && mkdir -p /app/var/broker /data/carrier /data/media \
+    && chown portal:portal /app/var /data/carrier /data/media \
     && chown -R portal:portal /app/var/broker
 
 # The code stays root-owned and read-only to the process; only var/ (embedded broker,
