@@ -14,10 +14,11 @@ on raises TransitionNotAllowed when the eSIM is elsewhere; a move the carrier re
 returns False instead (a repeated or late report is no error). esims/models.py holds
 the database constraints that tie each state to its timestamps.
 
-Suspended is kept for support's suspend and resume at the carrier, which is not built
-yet: nothing calls `esim_suspend` or `esim_resume`, and they make no carrier call (the
-action that uses them makes it). A suspended eSIM is neither expired by its plan ending
-nor installed by a late install report.
+Suspended is support's suspend and resume at the carrier
+(`esims.services.esim_suspend_at_carrier`, `esim_resume_at_carrier`), which call the
+carrier first and then make these moves; `esim_suspend` and `esim_resume` make no
+carrier call themselves. A suspended eSIM is neither expired by its plan ending nor
+installed by a late install report.
 """
 
 from datetime import datetime

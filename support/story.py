@@ -29,6 +29,7 @@ from auditlog.models import LogEntry
 from django.db.models import F, Model, Prefetch, Q, QuerySet, Value
 from django.db.models.functions import Coalesce, Greatest, Least
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -369,8 +370,12 @@ def _carrier_event(event: CarrierEvent) -> Event:
     detail = _("%(used)s of %(allowance)s used") % {
         "used": data_bytes(used if isinstance(used, int) else 0),
         "allowance": data_bytes(initial if isinstance(initial, int) else None)}
-    if bundle.get("end"):
-        detail += " · " + _("ends %(end)s (UTC)") % {"end": str(bundle["end"])[:16]}
+    try:
+        end = parse_datetime(str(bundle.get("end") or ""))
+    except ValueError:  # stored as the carrier sent it, checked then: never expected
+        end = None
+    if end is not None and timezone.is_aware(end):
+        detail += " · " + _("ends %(end)s") % {"end": _shown(end)}
     return Event(at=event.received_at, source="carrier", title=_(
         "Carrier: plan %(reference)s is %(state)s") % {
         "reference": bundle.get("reference", "?"), "state": bundle.get("state", "?")},
