@@ -37,17 +37,17 @@ def buttons(html: str) -> list[str]:
             for part in actions.split('<a class="button')[1:]]
 
 
-def running(esim, **fields) -> Bundle:
+def running(esim, **fields):
     return BundleFactory(esim=esim, order__customer=esim.owner, order__esim=esim, **fields)
 
 
-def queued(esim, **fields) -> Bundle:
+def queued(esim, **fields):
     return BundleFactory(esim=esim, order__customer=esim.owner, order__esim=esim,
                          order__kind=Order.Kind.RENEWAL, state=Bundle.State.QUEUED,
                          starts_at=None, ends_at=None, **fields)
 
 
-def unused_new_esim(owner, *, paid_at=NOW) -> tuple[ESim, Order]:
+def unused_new_esim(owner, *, paid_at=NOW):
     """A new eSIM paid for and ready to install, on no device yet."""
     esim = ESimFactory(owner=owner, state=ESim.State.READY, installed_at=None)
     order = OrderFactory(customer=owner, esim=esim, status=Order.Status.COMPLETED,

@@ -32,7 +32,7 @@ def status_text(client, esim) -> str:
     return " ".join(re.sub(r"<[^>]+>", " ", html).split())
 
 
-def queue_renewal(esim, *, validity_days=7) -> Bundle:
+def queue_renewal(esim, *, validity_days=7):
     """A renewal bought (by hand) and waiting behind the running plan."""
     bundle = BundleFactory(esim=esim, order__customer=esim.owner, order__esim=esim,
                            order__kind="renewal", state=Bundle.State.QUEUED, starts_at=None,
