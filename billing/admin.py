@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from carrier.client import CarrierError
@@ -63,7 +64,7 @@ class RefundForm(forms.Form):
 @admin.register(Order)
 class OrderAdmin(AuditHistoryMixin, admin.ModelAdmin):
     list_display = ["number", "customer", "kind", "plan", amount, "status", "created_at",
-                    "paid_at"]
+                    "paid_at", "story"]
     list_filter = [OrderAttentionFilter, "status", "kind", "currency"]
     search_fields = ["number", "customer__email", "customer__phone", "esim__iccid"]
     list_select_related = ["customer", "plan"]
@@ -77,6 +78,13 @@ class OrderAdmin(AuditHistoryMixin, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=_("story"))
+    def story(self, order):
+        """From a search by order number, email, phone or ICCID to the customer's whole
+        story (esims/admin_actions.py)."""
+        return format_html('<a href="{}">{}</a>', reverse(
+            "admin:esims_customer_story", args=[order.customer_id]), _("customer"))
 
     def get_urls(self):
         return [

@@ -9,8 +9,7 @@ from esims.services import EXTEND_DAYS_MAX
 
 
 class ReasonForm(forms.Form):
-    reason = forms.CharField(label=_("Reason (recorded)"), max_length=255, strip=True,
-                             widget=forms.TextInput(attrs={"size": 60}))
+    reason = forms.CharField(label=_("Reason (recorded)"), max_length=255, strip=True)
 
 
 class GuardedReasonForm(ReasonForm):
@@ -29,9 +28,8 @@ class ExtendForm(GuardedReasonForm):
 
 class TicketReplyForm(forms.Form):
     body = forms.CharField(label=_("Reply to the customer"), max_length=5000, strip=True,
-                           widget=forms.Textarea(attrs={"rows": 8, "cols": 80}))
+                           widget=forms.Textarea(attrs={"rows": 8}))
     reason = forms.CharField(label=_("Reason (recorded, not shown to the customer)"),
-                             max_length=255, strip=True,
-                             widget=forms.TextInput(attrs={"size": 60}))
+                             max_length=255, strip=True)
     # The latest message on the ticket when the form was shown.
     since_message = forms.IntegerField(widget=forms.HiddenInput, min_value=0)

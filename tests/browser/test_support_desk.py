@@ -10,6 +10,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
 
+from accounts.models import User
 from esims.models import Bundle
 from support.models import StaffAction
 from tests.factories import UserFactory
@@ -86,10 +87,14 @@ def test_an_agent_finds_a_customer_reads_the_story_and_extends_the_esim(
     assert (action.actor, action.kind, action.note) == (agent, "extend_validity",
                                                        "Network outage in Kyoto")
 
-    # The same story on a phone.
+    # The story and an action's page on a phone, in English and in Chinese.
+    story = browser.current_url
     browser.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
         "width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True})
-    browser.refresh()
-    wait.until(EC.presence_of_element_located((By.ID, "story-timeline")))
-    screenshot("support-story-phone")
-    assert fits(browser, 390)
+    for language in ("en", "zh-hans"):
+        User.objects.filter(pk=agent.pk).update(language=language)
+        for url in (story, f"{live_server.url}/staff/esims/esim/{esim.pk}/extend/"):
+            browser.get(url)
+            wait.until(EC.presence_of_element_located((By.ID, "content")))
+            screenshot(f"support-{'story' if url == story else 'extend'}-phone-{language}")
+            assert fits(browser, 390), (url, language)
