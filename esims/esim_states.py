@@ -3,6 +3,7 @@
     provisioning ──mark ready──▶ ready ──install report──▶ installed
     provisioning ──install report (before mark ready)────▶ installed
     provisioning, ready ──cancel (no device has the profile)──▶ cancelled
+    expired (never installed) ──cancel──▶ cancelled
     ready, installed ──expire (no plan queued or running)──▶ expired
     expired ──reactivate (a new plan started on the device)──▶ installed
     ready, installed ──suspend──▶ suspended ──resume──▶ installed, or ready if never installed
@@ -38,7 +39,9 @@ ESIM = StateMachine("ESim", ESim, field_name="state", initial=(S.PROVISIONING,),
     S.READY: (S.INSTALLED, S.CANCELLED, S.EXPIRED, S.SUSPENDED),
     S.INSTALLED: (S.EXPIRED, S.SUSPENDED),
     S.SUSPENDED: (S.INSTALLED, S.READY),
-    S.EXPIRED: (S.INSTALLED,),
+    # Expired → cancelled only for a profile no device ever had (esim_cancel): the
+    # carrier's report of the plans a refund's cancelOrder revoked can expire it first.
+    S.EXPIRED: (S.INSTALLED, S.CANCELLED),
     S.CANCELLED: (),
 })
 
@@ -61,10 +64,16 @@ def esim_mark_installed(*, esim_id: int, at: datetime) -> bool:
 
 def esim_cancel(*, esim_id: int) -> None:
     """The profile was withdrawn at the carrier before any device had it (a refund): the
-    eSIM leaves the dashboard and nothing renews it. Raises TransitionNotAllowed once it
-    is installed, or has ended."""
-    ESIM.move_one(esim_id, to=S.CANCELLED, auto_renew=False, renew_at=None,
-                  renewal_notice_at=None, updated_at=timezone.now())
+    eSIM leaves the dashboard and nothing renews it. An eSIM that expired without ever
+    being installed is cancelled too (a refund's cancelOrder makes the carrier revoke its
+    plans, and that report may be taken first). Raises TransitionNotAllowed once it is
+    installed, or was ever."""
+    moved = ESIM.move(ESim.objects.filter(pk=esim_id, installed_at__isnull=True),
+                      to=S.CANCELLED, auto_renew=False, renew_at=None,
+                      renewal_notice_at=None, updated_at=timezone.now())
+    if not moved:
+        current = ESim.objects.filter(pk=esim_id).values_list("state", flat=True).first()
+        raise TransitionNotAllowed(ESIM.name, esim_id, current, S.CANCELLED)
 
 
 def esim_expire(*, esim_id: int) -> bool:

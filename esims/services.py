@@ -176,8 +176,9 @@ def esim_cancel_unused(*, esim: ESim, call_prefix: str) -> bool:
     try:
         esim_states.esim_cancel(esim_id=esim.pk)
     except TransitionNotAllowed as moved:
-        # Withdrawn at the carrier all the same. Only the carrier's report of the bundles
-        # that cancelOrder revoked, taken in between, can have moved it (to expired).
+        # Withdrawn at the carrier all the same; the report of the plans cancelOrder
+        # revoked may have expired it meanwhile, and esim_cancel takes that too. Only an
+        # install report taken in between leaves it elsewhere.
         log.error("eSIM %s withdrawn at the carrier but not cancelled here: %s", esim.pk, moved)
     return True
 

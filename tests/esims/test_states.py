@@ -256,3 +256,25 @@ class TestRaces:
         assert errors == [] and set(results) == {Bundle.State.ACTIVE}
         states = dict(Bundle.objects.filter(esim=esim).values_list("pk", "state"))
         assert states == {current.pk: Bundle.State.EXPIRED, renewal.pk: Bundle.State.ACTIVE}
+
+
+@pytest.mark.django_db
+def test_a_never_installed_esim_that_expired_first_is_still_cancelled():
+    """A refund's cancelOrder makes the carrier revoke the eSIM's plans; when that report
+    is taken before the refund cancels the eSIM here, it has expired, and it must still
+    end cancelled (not expired and offered Renew)."""
+    esim = ESimFactory(state=ESim.State.READY, installed_at=None)
+    ESim.objects.filter(pk=esim.pk).update(state=ESim.State.EXPIRED)
+    esim_cancel(esim_id=esim.pk)
+    esim.refresh_from_db()
+    assert esim.state == ESim.State.CANCELLED and not esim.auto_renew
+
+
+@pytest.mark.django_db
+def test_an_expired_esim_that_was_installed_cannot_be_cancelled():
+    esim = ESimFactory()
+    ESim.objects.filter(pk=esim.pk).update(state=ESim.State.EXPIRED)
+    with pytest.raises(TransitionNotAllowed) as refused:
+        esim_cancel(esim_id=esim.pk)
+    assert refused.value.current == "expired"
+    assert ESim.objects.get(pk=esim.pk).state == ESim.State.EXPIRED
