@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import pytest
 from allauth.account.forms import default_token_generator
@@ -82,6 +82,9 @@ class Page:
     widths: tuple[int, ...] = BOTH
     # An address another change is adding: checked once it resolves, listed until then.
     pending: bool = False
+    # Send the page's form empty (the browser's own checks off) and check the page that
+    # answers: how the errors are shown.
+    send_empty: bool = False
 
     def urls(self, household: Household) -> list[str]:
         found = self.path(household) if callable(self.path) else self.path
@@ -114,6 +117,7 @@ SIGNED_OUT = [
     Page("plan detail", _url("plans:detail", lambda h: h.plan.code)),
     Page("sign in", reverse("account_login")),
     Page("sign up", reverse("account_signup")),
+    Page("sign up, with errors", reverse("account_signup"), widths=ONE, send_empty=True),
     Page("password reset", reverse("account_reset_password")),
     Page("password reset sent", reverse("account_reset_password_done"), widths=ONE),
     Page("password reset link", lambda h: h.links["password_reset"]),
@@ -149,6 +153,7 @@ SIGNED_IN = [
     Page("order, waiting for payment", _order("pending_payment"), widths=ONE),
     Page("order, paid", _order("paid"), widths=ONE),
     Page("order, activating", _order("activating")),
+    Page("order, activating for too long", _order("slow"), widths=ONE),
     Page("order, completed", _order("completed")),
     Page("order, failed", _order("failed"), widths=ONE),
     Page("order, refunded", _order("refunded"), widths=ONE),
@@ -165,10 +170,14 @@ SIGNED_IN = [
     Page("account", _url("accounts:account"), pending=True),
     Page("support tickets", reverse("support:tickets")),
     Page("support, new ticket", reverse("support:ticket_new")),
+    Page("support, new ticket with errors", reverse("support:ticket_new"), widths=ONE,
+         send_empty=True),
     Page("support ticket", _url("support:ticket", lambda h: h.ticket_id)),
     Page("help centre, signed in", _url("help:index"), pending=True),
     Page("email addresses", reverse("account_email")),
     Page("change password", reverse("account_change_password")),
+    Page("change password, with errors", reverse("account_change_password"), widths=ONE,
+         send_empty=True),
     Page("signed-in sessions", reverse("usersessions_list")),
     Page("sign out", reverse("account_logout")),
     Page("confirm it's you", reverse("account_reauthenticate")),
@@ -184,6 +193,10 @@ REAUTHENTICATED = [
     Page("passkey, add", _url("mfa_add_webauthn"), widths=ONE, pending=True),
     Page("close account", _url("accounts:close"), pending=True),
 ]
+
+# Where a page sends a visitor it does not let in: never where a checked page should end.
+SIGN_IN_PAGES = {reverse("account_login"), reverse("account_reauthenticate"),
+                 reverse("mfa_reauthenticate")}
 
 SIGNED_IN_WITH_TOTP = [
     Page("two-factor, on", reverse("mfa_index")),
@@ -238,9 +251,14 @@ def test_every_customer_page_passes_axe(browser, live_server, language):
                 continue
             for url in urls:
                 browser.get(live_server.url + url)
+                if page.send_empty:
+                    _send_empty_form(browser)
                 check_here(page.name, url, page.widths)
 
     def check_here(name: str, url: str, widths=BOTH) -> None:
+        shown = urlsplit(browser.current_url).path
+        assert shown == urlsplit(url).path or shown not in SIGN_IN_PAGES, (
+            f"{name} ({url}) sent the browser to {shown}")
         title = browser.title
         assert title != "Server error", f"{name} ({url}) failed"
         assert title.startswith(not_found_title) == ("not found" in name), (
@@ -319,6 +337,19 @@ def _sign_in(browser, live_server, email: str, password: str = PASSWORD) -> None
             EC.presence_of_element_located((By.CSS_SELECTOR, "main .errorlist")))
 
 
+def _send_empty_form(browser) -> None:
+    browser.execute_script("""
+        window.__beforeSubmit = true;
+        const form = document.querySelector("main form[method=post]");
+        form.noValidate = true;
+        form.querySelectorAll("input:not([type=hidden]), textarea").forEach(f => f.value = "");
+        form.requestSubmit();""")
+    WebDriverWait(browser, 20).until(lambda b: b.execute_script(
+        "return !window.__beforeSubmit && document.readyState === 'complete'"))
+    assert browser.find_elements(By.CSS_SELECTOR, "main .errorlist, main .error"), (
+        "the empty form was not refused")
+
+
 def _reauthenticate(browser, live_server) -> None:
     browser.get(live_server.url + reverse("account_reauthenticate") + "?next=/esims/")
     browser.find_element(By.NAME, "password").send_keys(PASSWORD)
@@ -371,6 +402,8 @@ def _household(language):
         "paid": paid,
         "activating": order(Order.Status.ACTIVATING, activation_started_at=now,
                             nickname="Car"),
+        "slow": order(Order.Status.ACTIVATING, nickname="Camera", paid_at=now - timedelta(
+            hours=3), activation_started_at=now - timedelta(hours=3)),
         "completed": running.order,
         "failed": order(Order.Status.FAILED, failure_reason="The carrier refused it."),
         "refunded": order(Order.Status.REFUNDED, nickname="Spare phone"),
