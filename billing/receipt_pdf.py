@@ -38,6 +38,7 @@ from portal.formatting import money
 
 from .gateways import GATEWAY_LABELS
 from .models import CreditNote, Receipt
+from .services import SELF_REFUND_REASON
 
 FONTS = Path(__file__).resolve().parent / "fonts"
 REGULAR, BOLD = "ReceiptSansSC", "ReceiptSansSC-Bold"
@@ -82,7 +83,8 @@ def credit_note_pdf(note: CreditNote, *, time_zone: str) -> bytes:
             (_("Cancels receipt"), receipt.number),
             (_("Order"), receipt.order.number),
             (_("Billed to"), receipt.billed_to),
-            (_("Reason"), note.reason)],
+            (_("Reason"), _(note.reason) if note.reason == SELF_REFUND_REASON
+             else note.reason)],
         lines=[(_("Refund of receipt %(number)s") % {"number": receipt.number}, amount)],
         total_label=_("Total refunded"), total=amount,
         closing=_("The amount goes back to the card or account you paid with."))

@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from carrier.client import CarrierError
 from esims import selectors as esim_selectors
@@ -681,8 +682,9 @@ def order_activation_claim_stalled(*, older_than: timedelta, limit: int = 500) -
 # the order (`order_refund_key`), so taking it over never refunds twice.
 REFUND_CLAIM_TIMEOUT = timedelta(minutes=5)
 
-# Recorded on the credit note and in the staff actions when the customer cancels.
-SELF_REFUND_REASON = "Cancelled by the customer"
+# Recorded (in English) on the credit note and in the staff actions when the customer
+# cancels; marked for translation so the credit note prints it in the reader's language.
+SELF_REFUND_REASON = gettext_noop("Cancelled by the customer")
 
 
 class RefundInProgress(OrderError):
