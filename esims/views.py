@@ -4,9 +4,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
+
+from billing import selectors as billing_selectors
 
 from . import selectors, services
 from .dashboard import CSRF_PLACEHOLDER, PageRequest, dashboard_response
@@ -28,8 +31,11 @@ def dashboard(request):
 def install(request, pk):
     esim = selectors.esim_get_for_owner(owner=request.user, pk=pk)
     qr = mark_safe(qr_svg(esim.lpa_uri)) if esim.can_install else ""  # noqa: S308 (our SVG)
+    refundable = billing_selectors.esims_self_refund_orders(esim_ids=[esim.pk],
+                                                            now=timezone.now())
     return render(request, "esims/install.html", {
-        "esim": esim, "qr": qr, "bundle": selectors.esim_current_bundle(esim)})
+        "esim": esim, "qr": qr, "bundle": selectors.esim_current_bundle(esim),
+        "refund_order": refundable.get(esim.pk)})
 
 
 @login_required

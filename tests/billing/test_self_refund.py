@@ -90,6 +90,8 @@ def test_an_unused_esim_is_cancelled_and_refunded_once(alice, alice_client, boug
     assert profile_state(carrier, esim.iccid) == "Released"
     page = order_page(alice_client, bought)
     assert cancel_url(bought) in page and "Cancel and refund" in page
+    install = alice_client.get(reverse("esims:install", args=[esim.pk])).content.decode()
+    assert cancel_url(bought) in install
 
     # The confirmation page says what it means, and looking at it changes nothing.
     confirm = alice_client.get(cancel_url(bought)).content.decode()
@@ -150,6 +152,8 @@ def test_refused_once_installed_without_asking_the_carrier(alice_client, bought,
     esim_services.esim_record_download_progress(iccid=bought.esim.iccid, point=4, eid="",
                                                 at=timezone.now())
     assert "Cancel and refund" not in order_page(alice_client, bought)
+    install = alice_client.get(reverse("esims:install", args=[bought.esim.pk]))
+    assert cancel_url(bought) not in install.content.decode()
     assert "installed on a device" in alice_client.get(cancel_url(bought)).content.decode()
     with mock.patch("carrier.client.es2_cancel_order") as cancel_order:
         response = alice_client.post(cancel_url(bought), follow=True)
