@@ -194,6 +194,15 @@ REAUTHENTICATED = [
     Page("close account", _url("accounts:close"), pending=True),
 ]
 
+# axe 4.7 retired its duplicate-id rules, but a repeated id still ties a label, an
+# aria-describedby or a skip link to the wrong element.
+DUPLICATE_IDS = """
+const seen = new Set(), repeated = new Set();
+for (const element of document.querySelectorAll("[id]")) {
+  (seen.has(element.id) ? repeated : seen).add(element.id);
+}
+return [...repeated];"""
+
 # Where a page sends a visitor it does not let in: never where a checked page should end.
 SIGN_IN_PAGES = {reverse("account_login"), reverse("account_reauthenticate"),
                  reverse("mfa_reauthenticate")}
@@ -264,6 +273,8 @@ def test_every_customer_page_passes_axe(browser, live_server, language):
         assert title.startswith(not_found_title) == ("not found" in name), (
             f"{name} ({url}) answered {title!r}")
         _expect_language(browser, language, f"{name} ({url})")
+        duplicates = browser.execute_script(DUPLICATE_IDS)
+        assert not duplicates, f"{name} ({url}) repeats the ids {duplicates}"
         for width in widths or ((PHONE,) if language == "en" else (DESKTOP,)):
             _set_width(browser, width)
             seen.extend(axe_violations(browser, f"{name} {url} at {width} px in {language}"))
