@@ -278,8 +278,12 @@ def test_every_customer_page_passes_axe(browser, live_server, language):
     check_here("two-factor sign-in code", reverse("mfa_authenticate"))
     browser.delete_cookie("sessionid")
 
-    # Signed in through the sign-in form; the switch now stores the language on the account.
+    # Signed in through the sign-in form, her account in the other language: the switch
+    # stores the language on the account, as it would for her.
+    other = "zh-hans" if language == "en" else "en"
+    User.objects.filter(pk=household.customer.pk).update(language=other)
     _sign_in(browser, live_server, household.customer.email)
+    _expect_language(browser, other, "the page after signing in")
     _choose_language(browser, language)
     assert User.objects.get(pk=household.customer.pk).language == language
     visit(SIGNED_IN)
