@@ -124,7 +124,11 @@ def renewal_charge_at(bundles: Iterable[Bundle], *, now: datetime,
 
 
 def esim_renewal_charge_at(esim: ESim, *, now: datetime) -> datetime | None:
-    """`renewal_charge_at` for this eSIM's live bundles and its skipped renewal."""
+    """`renewal_charge_at` for this eSIM's live bundles and its skipped renewal. None
+    while support has it suspended at the carrier: no data flows, so nothing is charged
+    until it is resumed (which schedules the charge again)."""
+    if esim.state == ESim.State.SUSPENDED:
+        return None
     return renewal_charge_at(esim_live_bundles(esim), now=now,
                              skipped_bundle_id=esim.renewal_skipped_bundle_id)
 

@@ -523,6 +523,7 @@ def esim_suspend_at_carrier(*, esim_id: int, actor, reason: str) -> None:
     try:
         with transaction.atomic():
             esim_states.esim_suspend(esim_id=esim.pk)
+            esim_renewal_schedule(esim_id=esim.pk)  # no auto-renewal while suspended
             support_services.staff_action_record(actor=actor, kind=StaffAction.Kind.SUSPEND,
                                                  esim=esim, note=reason)
     except Exception:
@@ -545,6 +546,7 @@ def esim_resume_at_carrier(*, esim_id: int, actor, reason: str) -> str:
     try:
         with transaction.atomic():
             state = esim_states.esim_resume(esim_id=esim.pk)
+            esim_renewal_schedule(esim_id=esim.pk)
             support_services.staff_action_record(actor=actor, kind=StaffAction.Kind.RESUME,
                                                  esim=esim, note=reason)
     except Exception:

@@ -71,6 +71,7 @@ class RenewalOutcome(StrEnum):
     NOT_DUE = "not_due"  # woken early: rescheduled for the charge time
     SKIPPED = "skipped"  # the customer skipped this cycle: nothing until their next plan
     STOPPED = "stopped"  # switched off, or the eSIM can no longer take a plan
+    SUSPENDED = "suspended"  # suspended by support: nothing until it is resumed
     PAID = "paid"
     BUSY = "busy"  # another run is charging it: looked at again later
     PENDING = "pending"  # the gateway is still working on the charge
@@ -167,6 +168,11 @@ def renewal_run(*, esim_id: int, now: datetime | None = None) -> RenewalOutcome:
     if not esim.auto_renew:
         ESim.objects.filter(pk=esim_id).update(renew_at=None)
         return RenewalOutcome.OFF
+    if esim.state == ESim.State.SUSPENDED:
+        # Resuming schedules it again (esims.services.esim_resume_at_carrier); a retry
+        # of an order made before the suspension waits for that too.
+        _schedule(esim_id, None)
+        return RenewalOutcome.SUSPENDED
     bundles = list(esim.bundles.order_by("created_at", "pk"))
     if bundles_queued(bundles):
         _schedule(esim_id, None)  # renewed already; the next cycle starts with that plan
@@ -249,7 +255,8 @@ def renewal_run_many(*, esim_ids: list[int],
     that one again later."""
     now = now or timezone.now()
     esims = list(ESim.objects.select_related("owner", "renewal_plan", "renewal_payment_method")
-                 .filter(pk__in=esim_ids, auto_renew=True))
+                 .filter(pk__in=esim_ids, auto_renew=True)
+                 .exclude(state=ESim.State.SUSPENDED))  # renewal_run says why not
     bundles: dict[int, list[Bundle]] = {esim.pk: [] for esim in esims}
     for bundle in Bundle.objects.filter(esim__in=esims).order_by("created_at", "pk"):
         bundles[bundle.esim_id].append(bundle)

@@ -4,6 +4,7 @@
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -77,3 +78,20 @@ def test_outcomes_are_one_enum_that_reads_as_before(alice):
     assert all(isinstance(done, RenewalOutcome) for done in outcome.values())
     assert outcome[due.pk] == "paid"  # as the tasks and older callers compare
     assert isinstance(services.renewal_run(esim_id=due.pk), RenewalOutcome)
+
+
+def test_a_suspended_esim_is_not_charged_until_it_is_resumed(alice):
+    """Support suspended it at the carrier (a stolen phone, say): no data flows, so no
+    renewal is charged, alone or in a batch, even when the sweep finds it due."""
+    esim = auto_renewing_esim(alice, ends_in=timedelta(hours=2))
+    ESim.objects.filter(pk=esim.pk).update(state=ESim.State.SUSPENDED,
+                                           renew_at=timezone.now())
+    assert services.renewal_run_many(esim_ids=[esim.pk]) == {
+        esim.pk: RenewalOutcome.SUSPENDED}
+    assert services.renewal_run(esim_id=esim.pk) == RenewalOutcome.SUSPENDED
+    assert not Order.objects.filter(kind=Order.Kind.RENEWAL).exists()
+    assert ESim.objects.get(pk=esim.pk).renew_at is None
+    client = Client()
+    client.force_login(alice)
+    page = client.get(reverse("renewals:settings", args=[esim.pk])).content.decode()
+    assert "nothing is charged until it is resumed" in page

@@ -434,11 +434,14 @@ def test_suspend_and_resume_at_the_carrier(desk_client, carrier, running):
     assert "Not done: the eSIM is Suspended now." in again.content.decode()
     assert ESim.objects.get(pk=running.pk).state == ESim.State.SUSPENDED
     assert profile_suspended(carrier, running)
+    assert running.renew_at is not None
+    assert ESim.objects.get(pk=running.pk).renew_at is None  # no charge while suspended
 
     response = desk_client.post(resume_url, {"reason": "Phone found"}, follow=True)
     assert "the eSIM is Installed again" in response.content.decode()
     assert ESim.objects.get(pk=running.pk).state == ESim.State.INSTALLED
     assert not profile_suspended(carrier, running)
+    assert ESim.objects.get(pk=running.pk).renew_at == running.renew_at  # scheduled again
     assert list(StaffAction.objects.order_by("pk").values_list("kind", "note", "actor")) == [
         ("suspend", "Phone stolen", desk_client.agent.pk),
         ("resume", "Phone found", desk_client.agent.pk)]
