@@ -5,6 +5,8 @@
 set -eu
 
 python manage.py migrate --noinput
+# The staff groups "Support agent" and "Catalogue manager" (docs/support-desk.md).
+python manage.py support_roles
 
 # LOAD_DEMO=true adds the demo catalogue and the published demo logins (idempotent).
 case "${LOAD_DEMO:-false}" in

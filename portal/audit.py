@@ -31,7 +31,7 @@ from typing import Any
 
 from auditlog.cid import get_cid
 from auditlog.context import auditlog_disabled
-from auditlog.diff import get_field_value, model_instance_diff
+from auditlog.diff import get_field_value, is_primitive
 from auditlog.models import LogEntry
 from auditlog.registry import auditlog
 from django.conf import settings
@@ -99,81 +99,116 @@ def _audited_names(model: type[models.Model], names: Iterable[str]) -> list[str]
 
 
 def update_recorded(queryset: QuerySet, *, values: Mapping[str, Any],
+                    where: Mapping[str, Any] | None = None,
                     always: Sequence[str] = ()) -> int:
-    """UPDATE the rows of `queryset` with `values` and record an entry for each row
-    updated, with the changes of the audited fields among `values` (`always` are
-    recorded even when unchanged: a state machine's state field, so that each move
-    shows). Returns how many rows were updated.
+    """UPDATE the rows of `queryset` that match `where` (a state machine: in a state the
+    move is allowed from) with `values`, and record an entry for each row updated, with
+    the changes of the audited fields among `values` (`always` are recorded even when
+    unchanged: a state machine's state field, so that each move shows). Returns how many
+    rows were updated.
 
     Race-safe as a conditional UPDATE is: the rows are locked first (select_for_update,
     in primary-key order so that two batches never wait on each other in a circle), and
     a row another transaction moved away meanwhile is not matched once the lock is
-    granted (PostgreSQL checks the WHERE clause again on the row as it now is). Exactly
-    the rows locked are updated, and their entries written with one INSERT, in the same
+    granted (PostgreSQL checks `where` again on the row as it now is). Exactly the rows
+    locked are updated, and their entries written with one INSERT, in the same
     transaction: no change without its entry, and no entry without its change.
     """
     model = queryset.model
+    where = dict(where or {})
     if queryset.query.distinct:  # FOR UPDATE refuses DISTINCT: lock by primary key
         queryset = model._default_manager.filter(pk__in=queryset.values("pk"))
     with transaction.atomic(savepoint=False):
-        before = list(queryset.select_related(None).select_for_update(of=("self",))
-                      .order_by("pk"))
+        before = list(queryset.filter(**where).select_related(None)
+                      .select_for_update(of=("self",)).order_by("pk"))
         if not before:
             return 0
-        ids = [row.pk for row in before]
-        moved = model._default_manager.filter(pk__in=ids).update(**values)
+        moved = model._default_manager.filter(pk__in=[row.pk for row in before],
+                                              **where).update(**values)
+        # Locked, every row matched still (on SQLite, writers take turns instead).
         _record(before, values=values, always=always)
     return moved
 
 
 def _record(before: list[models.Model], *, values: Mapping[str, Any],
             always: Sequence[str]) -> None:
-    """Write one UPDATE entry per row of `before` (the rows as they were, locked), now
-    that `values` were written to them all."""
+    """Write one UPDATE entry per row of `before` (the rows as they were, locked; they
+    are given their new values here), now that `values` were written to them all.
+
+    The changes are auditlog's own (`auditlog.diff.get_field_value` writes each value,
+    as for the entries of its signals); a batch writes each distinct value once, since
+    most are the same for every row (the new state, the time of the move)."""
     model = type(before[0])
-    audited = _audited_names(model, values)
-    if not audited:
+    fields = {name: _concrete(model, name) for name in _audited_names(model, values)}
+    if not fields:
         return
+    shown_always = {fields[name].attname for name in always if name in fields}
     # A value computed by the database (F() + 1, Coalesce) is read back, for the rows
     # changed, in one query.
-    computed = [_attname(model, name) for name in audited
+    computed = [field.attname for name, field in fields.items()
                 if hasattr(values[name], "resolve_expression")]
     fresh = ({row["pk"]: row for row in model._default_manager.filter(
         pk__in=[row.pk for row in before]).values("pk", *computed)} if computed else {})
-    json_changes = getattr(settings, "AUDITLOG_STORE_JSON_CHANGES", False)
+    given = {field.attname: _raw(values[name]) for name, field in fields.items()
+             if field.attname not in computed}
+    written = _ValueWriter(before[0])
     cid = get_cid()
     content_type = ContentType.objects.get_for_model(model)
     entries = []
-    for old in before:
-        new = copy.copy(old)
-        for name in audited:
-            attname = _attname(model, name)
-            if attname in computed:
-                setattr(new, attname, fresh[old.pk][attname])
-            else:
-                setattr(new, name, values[name])
-        changes = model_instance_diff(old, new, fields_to_check=audited,
-                                      use_json_for_changes=json_changes) or {}
-        for name in _audited_names(model, always):
-            if name not in changes:
-                field = model._meta.get_field(name)
-                changes[name] = (get_field_value(old, field, json_changes),
-                                 get_field_value(new, field, json_changes))
-        if not changes:
-            continue
-        entries.append(LogEntry(
-            content_type=content_type, object_pk=smart_str(old.pk),
-            object_id=old.pk if isinstance(old.pk, int) else None,
-            object_repr=smart_str(new), action=LogEntry.Action.UPDATE,
-            changes={name: list(pair) for name, pair in changes.items()}, cid=cid))
+    for row in before:
+        changes = {}
+        for field in fields.values():
+            old = written(field, getattr(row, field.attname))
+            raw = fresh[row.pk][field.attname] if field.attname in computed else (
+                given[field.attname])
+            setattr(row, field.attname, raw)
+            new = written(field, raw)
+            if old != new or field.attname in shown_always:
+                changes[field.name] = [old, new]
+        if changes:
+            entries.append(LogEntry(
+                content_type_id=content_type.pk, object_pk=smart_str(row.pk),
+                object_id=row.pk if isinstance(row.pk, int) else None,
+                object_repr=smart_str(row), action=LogEntry.Action.UPDATE, changes=changes,
+                cid=cid))
     _with_actor(entries)
     LogEntry.objects.bulk_create(entries)
 
 
-def _attname(model: type[models.Model], name: str) -> str:
+class _ValueWriter:
+    """auditlog's way of writing a field's value in an entry, remembered per value."""
+
+    def __init__(self, sample: models.Model):
+        self.scratch = copy.copy(sample)
+        self.json = getattr(settings, "AUDITLOG_STORE_JSON_CHANGES", False)
+        self.known: dict[tuple[str, Any], Any] = {}
+
+    def __call__(self, field: models.Field, raw: Any) -> Any:
+        try:
+            return self.known[field.attname, raw]
+        except KeyError:
+            pass
+        except TypeError:  # not hashable (a JSON list): written each time
+            return self._write(field, raw)
+        written = self.known[field.attname, raw] = self._write(field, raw)
+        return written
+
+    def _write(self, field: models.Field, raw: Any) -> Any:
+        """As `auditlog.diff.model_instance_diff` writes a changed value."""
+        setattr(self.scratch, field.attname, raw)
+        value = get_field_value(self.scratch, field, self.json)
+        return value if self.json and is_primitive(value) else smart_str(value)
+
+
+def _raw(value: Any) -> Any:
+    """What a column holds for a value given to UPDATE (a related row: its key)."""
+    return value.pk if isinstance(value, models.Model) else value
+
+
+def _concrete(model: type[models.Model], name: str) -> models.Field:
     field = model._meta.get_field(name)
     assert isinstance(field, models.Field)  # a concrete column, as UPDATE sets
-    return field.attname
+    return field
 
 
 def _with_actor(entries: list[LogEntry]) -> None:
@@ -182,6 +217,8 @@ def _with_actor(entries: list[LogEntry]) -> None:
     to LogEntry's pre_save while it is open, and sets the actor, the address and the
     port. bulk_create sends no signal, so it is sent here; outside any context (a
     worker) nobody listens and the actor stays None."""
+    if not pre_save.has_listeners(LogEntry):
+        return
     for entry in entries:
         pre_save.send(sender=LogEntry, instance=entry, raw=False, using=DEFAULT_DB_ALIAS,
                       update_fields=None)

@@ -79,11 +79,12 @@ class StateMachine:
         who made it, in the same transaction: the rows are locked, then updated, then
         their entries written, so a row another worker moved first is neither moved nor
         recorded here."""
-        movable = queryset.filter(**{f"{self.field_name}__in": self.sources(to)})
+        where = {f"{self.field_name}__in": self.sources(to)}
         values = {self.field_name: to, **fields}
         if audit.is_audited(self.model):
-            return audit.update_recorded(movable, values=values, always=(self.field_name,))
-        return movable.update(**values)
+            return audit.update_recorded(queryset, values=values, where=where,
+                                         always=(self.field_name,))
+        return queryset.filter(**where).update(**values)
 
     def move_one(self, pk: Any, *, to: str, **fields: Any) -> None:
         """Move one row to `to`, or raise TransitionNotAllowed saying where it is."""

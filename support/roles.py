@@ -7,9 +7,10 @@ on and "superuser status" off: a superuser has every permission whatever their g
 - **Support agent** reads customers and everything about them (eSIMs, bundles, orders,
   payments, saved cards, receipts, credit notes, messages, tickets, carrier events,
   staff actions, the audit trail), and acts where support acts: orders (refund, retry
-  an activation), eSIMs and bundles (nickname, auto-renewal off, resend, extend,
-  suspend, resume), messages (resend) and tickets (reply, close). Nothing of the
-  catalogue, of groups and permissions, of staff accounts or of the sweep schedules.
+  an activation), eSIMs (nickname, auto-renewal off, resend the install instructions,
+  extend, suspend, resume), messages (resend) and tickets (reply, close). Nothing of
+  the catalogue, of groups and permissions, of staff accounts or of the sweep
+  schedules.
 - **Catalogue manager** edits plans and their prices. A price may be removed (from the
   plan's page); a plan is never deleted (orders keep pointing at it): it is switched
   off with "active". Nothing of customers.
@@ -24,15 +25,14 @@ CATALOGUE_MANAGER = "Catalogue manager"
 ROLES: dict[str, tuple[str, ...]] = {
     SUPPORT_AGENT: (
         "accounts.view_user",
-        "esims.view_esim", "esims.change_esim",
-        "esims.view_bundle", "esims.change_bundle",
+        "esims.view_esim", "esims.change_esim", "esims.view_bundle",
         "billing.view_order", "billing.change_order",
         "billing.view_payment", "billing.view_paymentmethod",
         "billing.view_receipt", "billing.view_creditnote",
         "notifications.view_notification", "notifications.change_notification",
         "notifications.view_deliveryattempt",
         "support.view_ticket", "support.change_ticket",
-        "support.view_ticketmessage", "support.add_ticketmessage",
+        "support.view_ticketmessage",
         "support.view_staffaction",
         "carrier.view_carrierevent",
         "auditlog.view_logentry",

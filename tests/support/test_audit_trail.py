@@ -115,6 +115,13 @@ def test_a_move_refused_or_repeated_records_nothing_more(alice):
     assert len(entries(ticket)) == before + 1
 
 
+def test_a_distinct_query_as_admin_lists_give_moves_and_records_once(alice):
+    tickets = [support_services.ticket_open(customer=alice, subject=s, body=s) for s in "AB"]
+    both = Ticket.objects.filter(messages__body__in=["A", "B", "x"]).distinct()
+    assert support_services.tickets_close(tickets=both) == 2
+    assert [len(entries(ticket)) for ticket in tickets] == [1, 1]
+
+
 def test_an_entry_is_written_with_its_change_or_not_at_all(alice):
     order = OrderFactory(customer=alice, status=OS.ACTIVATING)
     with pytest.raises(RuntimeError), transaction.atomic():
