@@ -37,6 +37,7 @@ from esims.selectors import (
 from notifications.models import Notification
 from notifications.requests import notification_request
 from plans.models import Plan
+from portal import audit
 from support import services as support_services
 from support.models import StaffAction
 
@@ -94,7 +95,7 @@ def auto_renew_switch_on(*, esim: ESim, plan: Plan, card: PaymentMethod) -> ESim
                   "renewal_attention": ""}
         if not esim.auto_renew:
             fields.update(auto_renew=True, auto_renew_since=timezone.now())
-        ESim.objects.filter(pk=esim.pk).update(**fields)
+        audit.update_recorded(ESim.objects.filter(pk=esim.pk), values=fields)
         esim_services.esim_renewal_schedule(esim_id=esim.pk)
     return ESim.objects.get(pk=esim.pk)
 
@@ -122,7 +123,8 @@ def auto_renew_switch_off(*, esim: ESim, actor=None, reason: str = "",
             fields["renewal_attention"] = ""
         if not fields:
             return False
-        ESim.objects.filter(pk=esim.pk).update(**fields, updated_at=timezone.now())
+        audit.update_recorded(ESim.objects.filter(pk=esim.pk),
+                              values={**fields, "updated_at": timezone.now()})
         if actor is not None:
             support_services.staff_action_record(
                 actor=actor, kind=StaffAction.Kind.AUTO_RENEW_OFF, esim=esim, note=reason)

@@ -61,7 +61,7 @@ class TicketAdmin(AuditHistoryMixin, admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    @admin.action(description=_("Close the selected tickets"))
+    @admin.action(description=_("Close the selected tickets"), permissions=["change"])
     def close_tickets(self, request, queryset):
         closed = services.tickets_close(tickets=queryset)
         self.message_user(request, ngettext("%(count)d ticket closed.",

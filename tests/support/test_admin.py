@@ -63,3 +63,21 @@ def test_plans_are_managed_with_prices_and_translations(staff_client):
 def test_customers_cannot_reach_admin(alice_client):
     response = alice_client.get(reverse("admin:esims_esim_changelist"))
     assert response.status_code == 302 and "login" in response["Location"]
+
+
+def test_closing_tickets_needs_the_change_permission(client, alice):
+    """Staff who may only read tickets are not offered the list's close action, and a
+    forged POST of it closes nothing."""
+    from django.contrib.auth.models import Permission
+
+    from support.models import Ticket
+    from support.services import ticket_open
+
+    ticket = ticket_open(customer=alice, subject="Where is my eSIM?", body="Paid an hour ago")
+    reader = UserFactory(is_staff=True)
+    reader.user_permissions.add(Permission.objects.get(codename="view_ticket"))
+    client.force_login(reader)
+    url = reverse("admin:support_ticket_changelist")
+    assert "close_tickets" not in client.get(url).content.decode()
+    client.post(url, {"action": "close_tickets", "_selected_action": [ticket.pk]})
+    assert Ticket.objects.get(pk=ticket.pk).status == Ticket.Status.OPEN

@@ -254,3 +254,21 @@ def test_the_selector_gives_several_objects_history_in_time_order(alice):
     assert [e.timestamp for e in found] == sorted(e.timestamp for e in found)
     assert all(e.object_id != other.pk or e.content_type.model != "bundle" for e in found)
     assert list(audit_entries_for([])) == []
+
+
+def test_the_customer_switching_auto_renewal_is_recorded_with_who(alice):
+    """The customer's own switch is a change of the eSIM like any other: on and off each
+    leave an entry naming them."""
+    from renewals import services as renewals
+    from tests.factories import auto_renewing_esim
+
+    esim = auto_renewing_esim(alice)
+    ESim.objects.filter(pk=esim.pk).update(auto_renew=False)
+    made = LogEntry.objects.get_for_object(esim).count()  # the factory's own saves
+    with set_actor(alice):
+        renewals.auto_renew_switch_on(esim=esim, plan=esim.renewal_plan,
+                                      card=esim.renewal_payment_method)
+        renewals.auto_renew_switch_off(esim=esim)
+    on, off = LogEntry.objects.get_for_object(esim).order_by("pk")[made:]
+    assert on.changes_dict["auto_renew"] == ["False", "True"] and on.actor == alice
+    assert off.changes_dict["auto_renew"] == ["True", "False"] and off.actor == alice
