@@ -252,8 +252,8 @@ class ESimSupportMixin:
             lead=_("Stop the eSIM's service at the carrier (for a lost or stolen device, "
                    "say)."),
             points=[_("No data flows while it is suspended; its plans keep their dates."),
-                    _("Auto-renewal is left as it is: switch it off too if the customer "
-                      "should not be charged.")],
+                    _("No auto-renewal is charged while it is suspended; resuming it "
+                      "schedules the next charge again.")],
             submit=_("Suspend now"))
 
     def resume_view(self, request, pk):
@@ -287,7 +287,7 @@ class ESimSupportMixin:
             done=_("The install instructions go out again to %(email)s (%(count)s "
                    "message(s))."),
             title=_("Resend install instructions for %(esim)s") % {"esim": esim},
-            lead=_("Send the \u201ceSIM ready to install\u201d message to %(email)s again, "
+            lead=_("Send the “eSIM ready to install” message to %(email)s again, "
                    "with the install link and QR code page.") % {"email": esim.owner.email},
             points=[_("A new copy is sent even if the first one arrived.")],
             submit=_("Send again"))

@@ -32,7 +32,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.text import Truncator
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 
 from billing.models import Order, Payment
 from carrier.models import CarrierEvent
@@ -318,7 +318,7 @@ def _message_event(notification: Notification) -> Event:
     if failure and notification.status != Notification.Status.SENT:
         detail += " · " + failure
     return Event(at=notification.created_at, source="message", title=_(
-        "Message \u201c%(kind)s\u201d by %(channel)s%(to)s: %(status)s") % {
+        "Message “%(kind)s” by %(channel)s%(to)s: %(status)s") % {
         "kind": notification.get_kind_display(), "channel": notification.get_channel_display(),
         "to": f" ({notification.recipient})" if notification.recipient else "",
         "status": notification.get_status_display()}, detail=detail,
@@ -400,8 +400,9 @@ def _audit_event(entry) -> Event:
     else:
         changes = "; ".join(f"{change.label}: {_shown(change.old)} \u2192 {_shown(change.new)}"
                             for change in entry_changes(entry))
-    action = {LogEntry.Action.CREATE: _("created"), LogEntry.Action.UPDATE: _("changed"),
-              LogEntry.Action.DELETE: _("deleted")}.get(entry.action,
+    action = {LogEntry.Action.CREATE: pgettext("audit action", "created"),
+              LogEntry.Action.UPDATE: pgettext("audit action", "changed"),
+              LogEntry.Action.DELETE: pgettext("audit action", "deleted")}.get(entry.action,
                                                          entry.get_action_display())
     return Event(at=entry.timestamp, source="audit", title=_(
         "%(object)s %(action)s by %(who)s") % {

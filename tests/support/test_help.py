@@ -44,7 +44,8 @@ def test_every_article_renders_and_ends_in_contact_support(client, slug, languag
     assert contact in page
     assert f'{reverse("support:ticket_new")}?help={slug}' in page
     body = text_of(response)
-    assert len(body) > 600  # real content, not a stub
+    # Real content, not a stub (Chinese says the same in far fewer characters).
+    assert len(body) > {"en": 600, "zh-hans": 300}[language]
     assert "{{" not in page and "{%" not in page
 
 
