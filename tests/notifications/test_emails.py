@@ -201,7 +201,8 @@ def test_plan_messages_render_html_and_text_in_each_language(alice, kind, thresh
     assert notification_deliver(notification_id=notification.pk) is True
     message = mail.outbox[0]
     html = message.alternatives[0][0]
-    assert f'<html lang="{ {"en": "en", "zh-hans": "zh-Hans"}[language] }">' in html and "#0b63ce" in html  # the portal's look
+    lang = {"en": "en", "zh-hans": "zh-Hans"}[language]
+    assert f'<html lang="{lang}">' in html and "#0b63ce" in html  # the portal's look
     assert message.subject and "\n" not in message.subject
     assert "http://127.0.0.1:8000/" in message.body
     notification.refresh_from_db()
