@@ -28,6 +28,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as EC
 from selenium.webdriver.support.ui import WebDriverWait
@@ -316,7 +317,10 @@ def _choose_language(browser, language: str) -> None:
     button = browser.find_element(By.CSS_SELECTOR, f".lang-form button[value='{language}']")
     if button.get_attribute("aria-pressed") != "true":
         button.click()
-        WebDriverWait(browser, 20).until(
+        # The old page's button goes stale as the new page loads: look again until the
+        # new one says it is pressed.
+        WebDriverWait(browser, 20, ignored_exceptions=(StaleElementReferenceException,
+                                                       NoSuchElementException)).until(
             lambda b: b.find_element(By.CSS_SELECTOR, f".lang-form button[value='{language}']")
             .get_attribute("aria-pressed") == "true")
 

@@ -70,8 +70,9 @@ def test_save_a_card_switch_auto_renewal_on_and_off_renew_and_get_the_receipt(
     assert "Auto-renewal is on." in browser.find_element(By.CSS_SELECTOR, ".messages").text
     esim.refresh_from_db()
     assert esim.auto_renew and esim.renewal_plan.code == "jp-month"
-    assert re.fullmatch(r"Next charge: US\$18\.00 on \d{1,2} \w{3} \d{4}, \d{2}:\d{2} \(UTC\)\.",
-                        status.text), status.text
+    when = r"\d{1,2} \w{3} \d{4}, \d{2}:\d{2}"
+    assert re.fullmatch(rf"Next charge: {when} \(UTC\) — US\$18\.00 for Japan month, "
+                        rf"from {when} to {when}\.", status.text), status.text
     assert f"{esim.renew_at:%-d %b %Y, %H:%M}" in status.text
     screenshot("auto-renew-on-phone")
 
