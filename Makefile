@@ -36,7 +36,8 @@ run: install
 	@echo
 	@echo "  eSIM Portal is starting on http://127.0.0.1:$(PORT)/"
 	@echo "  Demo customer: demo@example.com / demo-esim-2026"
-	@echo "  Support (sign in, then the admin at http://127.0.0.1:$(PORT)/staff/): support@example.com / support-esim-2026"
+	@echo "  Support agent (sign in, then the admin at http://127.0.0.1:$(PORT)/staff/): support@example.com / support-esim-2026"
+	@echo "  Help centre: http://127.0.0.1:$(PORT)/help/"
 	@echo "  Emails (sign-up confirmation, password reset) are printed below by the web process."
 	@echo "  The demo customer's household (a phone at 80% with two days left, an auto-renewing"
 	@echo "  tablet, a watch that ended last week, an eSIM ready to install) is made in a moment;"

@@ -281,6 +281,7 @@ def _context(notification: Notification) -> dict:
         "customer": customer, "base_url": base, "kind": notification.kind,
         "threshold": notification.threshold, "sent_at": timezone.now(),
         "support_email": settings.SUPPORT_EMAIL,
+        "help_url": base + reverse("help:index"),
         "dashboard_url": base + reverse("esims:dashboard"),
         "preferences_url": base + reverse("notifications:preferences"),
         "unsubscribe_url": unsubscribe_url(customer_id=customer.pk, kind=notification.kind,

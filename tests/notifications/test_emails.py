@@ -205,6 +205,9 @@ def test_plan_messages_render_html_and_text_in_each_language(alice, kind, thresh
     assert f'<html lang="{lang}">' in html and "#0b63ce" in html  # the portal's look
     assert message.subject and "\n" not in message.subject
     assert "http://127.0.0.1:8000/" in message.body
+    # Every message points at the help centre, in both parts.
+    assert "http://127.0.0.1:8000/help/" in message.body
+    assert 'href="http://127.0.0.1:8000/help/"' in html
     notification.refresh_from_db()
     assert notification.recipient == "alice@example.com"
 
