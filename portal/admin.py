@@ -186,6 +186,9 @@ def staff_index(request: HttpRequest, extra_context: dict | None = None):
     return admin.AdminSite.index(admin.site, request, extra)
 
 
+admin.site.site_header = _("eSIM Portal support desk")
+admin.site.site_title = _("eSIM Portal support desk")
+
 # Imported by portal/urls.py before the admin's URLs are built (as staff_login is put in
 # place there), so the index view is this one.
 admin.site.index = staff_index  # type: ignore[method-assign]

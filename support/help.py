@@ -353,7 +353,9 @@ def _occurrences(term: str, text: str) -> int:
 
 
 def help_search(query: str) -> list[Article]:
-    """The articles that answer a query in the active language, best first.
+    """The articles that answer a query, best first: searched in the active language,
+    then, when nothing is found there, in the other languages (a Chinese reader of the
+    English pages types 自动续费; the articles are still shown in the page's language).
 
     An article is found when it holds at least half of the query's words (all of them
     for a query of one or two words). Those holding more of them come first, then those
@@ -363,9 +365,16 @@ def help_search(query: str) -> list[Article]:
     terms = _terms(query)
     if not terms:
         return []
+    active = translation.get_language() or settings.LANGUAGE_CODE
+    for language in [active] + [code for code, _name in settings.LANGUAGES if code != active]:
+        if found := _search_in(query, terms, language):
+            return found
+    return []
+
+
+def _search_in(query: str, terms: list[str], language: str) -> list[Article]:
     needed = len(terms) if len(terms) <= 2 else (len(terms) + 1) // 2
     phrase = _fold(query) if len(terms) > 1 else ""
-    language = translation.get_language() or settings.LANGUAGE_CODE
     shown = _settings_shown()
     scored = []
     for position, article in enumerate(ARTICLES):

@@ -3,6 +3,8 @@ support/staff.py) and carries what the agent saw when it was shown, so that the 
 form sent twice acts once."""
 
 from django import forms
+from django.utils.functional import lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from esims.services import EXTEND_DAYS_MAX
@@ -19,10 +21,14 @@ class GuardedReasonForm(ReasonForm):
     since = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
 
 
+# Formatted when shown, in the agent's language (a class attribute is built once).
+_extend_help = lazy(lambda: gettext("1 to %(max)s days, added to the end of the plan "
+                                    "running now.") % {"max": EXTEND_DAYS_MAX}, str)
+
+
 class ExtendForm(GuardedReasonForm):
     days = forms.IntegerField(label=_("Days to add"), min_value=1, max_value=EXTEND_DAYS_MAX,
-                              help_text=_("1 to %(max)s days, added to the end of the plan "
-                                          "running now.") % {"max": EXTEND_DAYS_MAX})
+                              help_text=_extend_help())
     field_order = ["days", "reason", "since"]
 
 

@@ -1,10 +1,18 @@
 from django import template
 from django.utils import timezone
-from django.utils.translation import pgettext, to_locale
+from django.utils.translation import gettext_noop, pgettext, to_locale
 
 from portal import formatting
 
 register = template.Library()
+
+
+# Django's forms (and the admin's) end each label with gettext(":"). Django's own Chinese
+# catalogue answers with a half-width colon; ours, which comes first, with the full-width
+# one. Named here so that makemessages keeps the entry. Likewise the audit log's section
+# in the admin, which django-auditlog names but ships no Chinese for.
+gettext_noop(":")
+gettext_noop("Audit log")
 
 
 @register.simple_tag

@@ -59,7 +59,9 @@ def _signed_in_user_id(client):
 
 def _shows_admin_index(client) -> bool:
     response = client.get(ADMIN_INDEX)
-    return response.status_code == 200 and b"site administration" in response.content.lower()
+    return (response.status_code == 200
+            and b"site administration" in response.content.lower()  # the index's title
+            and b"eSIM Portal support desk" in response.content)
 
 
 def _limited(response) -> bool:

@@ -225,3 +225,26 @@ def test_pages_link_to_the_answer_where_the_question_comes_up(alice_client, alic
                            failure_code="insufficient_funds")
     page = alice_client.get(reverse("billing:pay", args=[declined.number])).content.decode()
     assert "The card has insufficient funds." in page and help_href("failed-payments") in page
+
+
+def test_a_query_in_the_other_language_still_finds_the_article(client):
+    """A Chinese reader on the English pages types 自动续费 (and the other way round):
+    nothing matches in the page's language, so the other language is searched, and the
+    article is shown in the page's language."""
+    in_language(client, "en")
+    response = client.get(reverse("help:index"), {"q": "自动续费"})
+    assert "auto-renewal" in [a.slug for a in response.context["results"]]
+    assert 'lang="en"' in response.content.decode()
+    in_language(client, "zh-hans")
+    results = client.get(reverse("help:index"), {"q": "auto-renewal"}).context["results"]
+    assert "auto-renewal" in [a.slug for a in results]
+
+
+def test_the_extend_form_speaks_the_agents_language():
+    from support.staff_forms import ExtendForm
+
+    with translation.override("zh-hans"):
+        hint = str(ExtendForm().fields["days"].help_text)
+    with translation.override("en"):
+        assert str(ExtendForm().fields["days"].help_text).startswith("1 to 90 days")
+    assert not hint.startswith("1 to")
