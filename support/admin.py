@@ -109,7 +109,8 @@ class TicketAdmin(AuditHistoryMixin, admin.ModelAdmin):
             **self.admin_site.each_context(request), "opts": self.model._meta,
             "original": ticket, "form": form, "next": back,
             "title": _("Reply to ticket #%(pk)s") % {"pk": ticket.pk},
-            "lead": _("Write to %(email)s about “%(subject)s”.") % {
+            # The subject may hold quotation marks of its own ("About my eSIM “Mum”").
+            "lead": _("Write to %(email)s. Subject: %(subject)s") % {
                 "email": ticket.customer.email, "subject": ticket.subject},
             "points": [_("The customer is told by email, in their language, and reads the "
                          "reply on their ticket page."),
