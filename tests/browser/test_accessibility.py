@@ -317,12 +317,14 @@ def _choose_language(browser, language: str) -> None:
     button = browser.find_element(By.CSS_SELECTOR, f".lang-form button[value='{language}']")
     if button.get_attribute("aria-pressed") != "true":
         button.click()
-        # The old page's button goes stale as the new page loads: look again until the
-        # new one says it is pressed.
+        # Asked in the page itself, holding no element across the load: the old page's
+        # button goes stale (or "does not belong to the document") as the new one loads.
+        pressed = ("const b = document.querySelector(arguments[0]);"
+                   " return !!b && b.getAttribute('aria-pressed') === 'true';")
+        selector = f".lang-form button[value='{language}']"
         WebDriverWait(browser, 20, ignored_exceptions=(StaleElementReferenceException,
                                                        NoSuchElementException)).until(
-            lambda b: b.find_element(By.CSS_SELECTOR, f".lang-form button[value='{language}']")
-            .get_attribute("aria-pressed") == "true")
+            lambda b: b.execute_script(pressed, selector))
 
 
 def _expect_language(browser, language: str, page: str) -> None:

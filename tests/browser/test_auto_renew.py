@@ -66,8 +66,11 @@ def test_save_a_card_switch_auto_renewal_on_and_off_renew_and_get_the_receipt(
     browser.find_element(By.CSS_SELECTOR, f"input[name=card][value='{card.pk}']").click()
     click_button(browser, "Switch auto-renewal on")
 
-    status = wait.until(EC.presence_of_element_located((By.ID, "next-charge")))
-    assert "Auto-renewal is on." in browser.find_element(By.CSS_SELECTOR, ".messages").text
+    # The page before the switch shows a #next-charge too (what switching on would
+    # charge): wait for the page after it, by its message, before reading it.
+    wait.until(EC.text_to_be_present_in_element((By.CSS_SELECTOR, ".messages"),
+                                                "Auto-renewal is on."))
+    status = browser.find_element(By.ID, "next-charge")
     esim.refresh_from_db()
     assert esim.auto_renew and esim.renewal_plan.code == "jp-month"
     when = r"\d{1,2} \w{3} \d{4}, \d{2}:\d{2}"
